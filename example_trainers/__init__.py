@@ -1,0 +1,1 @@
+"""Runnable trainers that show the lightning-xai callbacks on the tutorials' models."""

@@ -1,0 +1,26 @@
+"""lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
+
+from lightning_xai.callbacks import AttributionMonitor, ProbeMonitor
+from lightning_xai.guard import attribution_guard
+from lightning_xai.methods import ConfiguredMethod, MethodSpec, get_method, list_methods, register_method
+from lightning_xai.probe import Probe
+from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
+from lightning_xai.targets import resolve_target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttributionMonitor",
+    "ConfiguredMethod",
+    "FileSink",
+    "MethodSpec",
+    "Probe",
+    "ProbeMonitor",
+    "Sink",
+    "TensorBoardSink",
+    "attribution_guard",
+    "get_method",
+    "list_methods",
+    "register_method",
+    "resolve_target",
+]

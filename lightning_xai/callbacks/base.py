@@ -1,0 +1,222 @@
+"""What every monitor shares: probe, schedule, guard, sinks, fault handling, checkpoint state."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.model_helpers import is_overridden
+from torch import Tensor
+from typing_extensions import override
+
+from lightning_xai.guard import attribution_guard
+from lightning_xai.probe import BatchTransform, Probe
+from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
+
+__all__ = ["ProbeMonitor"]
+
+_ON_ERROR = ("warn", "raise")
+
+
+class ProbeMonitor(pl.Callback):
+    """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
+
+    Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
+    work, inside :func:`~lightning_xai.guard.attribution_guard`).
+
+    Args:
+        num_probes: number of validation samples to explain.
+        probe_seed: seed of the probe selection.
+        probe: explicit probe: inputs ``[N, ...]``, ``(inputs, labels)`` or dataset indices.
+        batch_transform: ``batch -> (inputs, labels_or_None)`` for unusual batches.
+        every_n_epochs: run after the validation of every n-th epoch.
+        on_error: ``"warn"`` (default: warn, count, carry on) or ``"raise"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_probes: int = 16,
+        probe_seed: int = 0,
+        probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        batch_transform: BatchTransform | None = None,
+        every_n_epochs: int = 1,
+        on_error: str = "warn",
+    ) -> None:
+        name = type(self).__name__
+        try:
+            self.probe = Probe(num_probes, probe_seed, probe, batch_transform)
+        except (TypeError, ValueError) as err:
+            raise type(err)(str(err).replace("Probe:", f"{name}:", 1)) from None
+        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool):
+            raise TypeError(
+                f"{name}: `every_n_epochs` must be a positive int, got "
+                f"{type(every_n_epochs).__name__}."
+            )
+        if every_n_epochs < 1:
+            raise ValueError(f"{name}: `every_n_epochs` must be >= 1, got {every_n_epochs}.")
+        if on_error not in _ON_ERROR:
+            raise ValueError(f"{name}: `on_error` must be one of {list(_ON_ERROR)}, got {on_error!r}.")
+        self.every_n_epochs = every_n_epochs
+        self.on_error = on_error
+        self.errors: Counter[str] = Counter()
+        self.runs = 0
+        self._sinks: list[Sink] | None = None
+        self._warned: set[str] = set()
+
+    # -- identity and state ----------------------------------------------------------------
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(**self._state_key_fields())
+
+    def _state_key_fields(self) -> dict[str, Any]:
+        return {"num_probes": self.probe.num_probes, "probe_seed": self.probe.seed}
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe.state_dict(), "runs": self.runs, "errors": dict(self.errors)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.probe.load_state_dict(state_dict.get("probe", {}))
+        self.runs = int(state_dict.get("runs", 0))
+        self.errors = Counter(state_dict.get("errors", {}))
+
+    # -- setup: everything that needs the Trainer and the model ------------------------------
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and not is_overridden("validation_step", pl_module):
+            raise MisconfigurationException(
+                f"{type(self).__name__} runs after validation epochs, but "
+                f"{type(pl_module).__name__} defines no `validation_step`: add one (and "
+                "validation data), or remove the callback."
+            )
+        if stage == "fit" and trainer.limit_val_batches == 0:
+            raise MisconfigurationException(
+                f"{type(self).__name__} runs after validation epochs, but the Trainer has "
+                "`limit_val_batches=0`: no validation runs."
+            )
+        self._bind(trainer, pl_module)
+
+    def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Checks the configuration against the model; raise here, before training."""
+
+    # -- the probe -------------------------------------------------------------------------
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._ensure_probe(pl_module, trainer.val_dataloaders)
+
+    @override
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._ensure_probe(pl_module, trainer.val_dataloaders)
+
+    @override
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._ensure_probe(pl_module, trainer.test_dataloaders)
+
+    def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
+        if not self.probe.ready:
+            loader = _first_loader(loaders)
+            if loader is None:
+                return
+            with attribution_guard(pl_module, grad=False):
+                self.probe.select(loader, pl_module.device)
+        self.probe.to(pl_module.device)
+
+    # -- the schedule ----------------------------------------------------------------------
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._maybe_run(trainer, pl_module)
+
+    @override
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._maybe_run(trainer, pl_module)
+
+    def _should_run(self, trainer: pl.Trainer) -> bool:
+        if trainer.sanity_checking:
+            return False
+        if trainer.state.fn != "fit":
+            return True
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def _maybe_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_run(trainer) or not trainer.is_global_zero:
+            return
+        step = trainer.global_step
+        sinks = self._sinks_for(trainer)
+        if not self.probe.ready:
+            self._failed("probe", RuntimeError("no probe samples could be read"), step)
+            return
+        try:
+            with attribution_guard(pl_module):
+                self._run(trainer, pl_module, step)
+        except Exception as err:  # a monitor never kills the training by default
+            self._failed("run", err, step)
+        self.runs += 1
+        for sink in sinks:
+            sink.flush()
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
+        raise NotImplementedError
+
+    # -- faults ----------------------------------------------------------------------------
+    def _failed(self, what: str, error: BaseException, step: int) -> None:
+        """Counts, warns and logs ``xai/errors/<what>``; re-raises with ``on_error="raise"``."""
+        if self.on_error == "raise":
+            raise error
+        self.errors[what] += 1
+        warnings.warn(
+            f"{type(self).__name__}: {what} failed at step {step} "
+            f"({type(error).__name__}: {error}). Training continues; the failure count is "
+            f"logged as `xai/errors/{what}`.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        for sink in self._sinks or []:
+            sink.add_scalar(f"xai/errors/{what}", self.errors[what], step)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
+
+    # -- sinks -----------------------------------------------------------------------------
+    def _sinks_for(self, trainer: pl.Trainer) -> list[Sink]:
+        """TensorBoard sinks for the Trainer's TensorBoard loggers; else one file sink."""
+        if self._sinks is None:
+            boards = [lg for lg in trainer.loggers if _is_tensorboard(lg)]
+            self._sinks = [TensorBoardSink(lg.experiment) for lg in boards]
+            if not self._sinks:
+                root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
+                self._warn_once(
+                    "no-tensorboard",
+                    f"no TensorBoardLogger on the Trainer; writing PNG images and "
+                    f"scalars.jsonl under {root} instead.",
+                )
+                self._sinks = [FileSink(root)]
+        return self._sinks
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for sink in self._sinks or []:
+            sink.flush()
+        self._sinks = None
+
+
+def _is_tensorboard(logger: Any) -> bool:
+    """A TensorBoardLogger of either Lightning namespace (no import of the other needed)."""
+    return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
+
+
+def _first_loader(loaders: Any) -> Any:
+    if isinstance(loaders, list | tuple):
+        return loaders[0] if loaders else None
+    if isinstance(loaders, dict):
+        return next(iter(loaders.values()), None)
+    return loaders

@@ -1,0 +1,133 @@
+"""The method registry: attribution algorithms by name, each declaring what it needs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["MethodSpec", "get_method", "list_methods", "register_method", "snake_case"]
+
+Builder = Callable[..., Any]
+"""``builder(model, layer=None, **init_kwargs)`` returns an object with ``.attribute(...)``."""
+
+_CHUNK_ARGS = ("internal_batch_size", "perturbations_per_eval")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What one attribution algorithm needs and how its output is shown.
+
+    Attributes:
+        name: display name, Captum's class name for Captum's algorithms.
+        builder: ``builder(model, layer=None, **init_kwargs)`` -> object with ``attribute``;
+            a Captum class works as it is.
+        needs_layer: takes a ``layer`` (``Layer*``, ``GuidedGradCam``): a dotted module name.
+        output: ``"input"`` (attribution shaped like the inputs) or ``"layer"`` (shaped like
+            the layer's output, upsampled to the input for display).
+        baselines: ``"none"``, ``"optional"`` or ``"required"`` (a distribution of baselines).
+        chunk_arg: the keyword that bounds the work per forward pass, if any.
+        default_chunk: its default here (chosen by measurement, see bench/).
+        window: needs ``sliding_window_shapes`` (Occlusion); the default fits the input.
+        feature_mask: accepts ``feature_mask``; the default groups image pixels in patches.
+        has_delta: can return a convergence delta (completeness).
+        multiplies_by_inputs: attribution is (gradient-like) x (input - baseline).
+        random: draws random numbers (runs inside the guard's forked RNG).
+        defaults: ``attribute`` keyword defaults that differ from the builder's.
+    """
+
+    name: str
+    builder: Builder
+    needs_layer: bool = False
+    output: str = "input"
+    baselines: str = "none"
+    chunk_arg: str | None = None
+    default_chunk: int | None = None
+    window: bool = False
+    feature_mask: bool = False
+    has_delta: bool = False
+    multiplies_by_inputs: bool = False
+    random: bool = False
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_captum(cls, algorithm: type, **declared: Any) -> MethodSpec:
+        """A spec for a Captum class: needs read off its signatures, ``declared`` on top."""
+        init = inspect.signature(algorithm.__init__).parameters
+        attr = inspect.signature(algorithm.attribute).parameters
+        baselines = "none"
+        if "baselines" in attr:
+            required = attr["baselines"].default is inspect.Parameter.empty
+            baselines = "required" if required else "optional"
+        derived: dict[str, Any] = {
+            "needs_layer": "layer" in init,
+            "output": "layer" if algorithm.__name__.startswith("Layer") else "input",
+            "baselines": baselines,
+            "chunk_arg": next((a for a in _CHUNK_ARGS if a in attr), None),
+            "window": "sliding_window_shapes" in attr,
+            "feature_mask": "feature_mask" in attr,
+            "has_delta": "return_convergence_delta" in attr,
+            "multiplies_by_inputs": "multiply_by_inputs" in init,
+        }
+        derived.update(declared)
+        derived["defaults"] = MappingProxyType(dict(derived.get("defaults", {})))
+        return cls(name=algorithm.__name__, builder=algorithm, **derived)
+
+    @property
+    def tag(self) -> str:
+        """snake_case name used in logged tags."""
+        return snake_case(self.name)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec, *, overwrite: bool = False) -> MethodSpec:
+    """Adds ``spec`` under its name and its snake_case; returns it.
+
+    Example:
+        >>> from captum.attr import Saliency
+        >>> spec = register_method(MethodSpec("MySaliency", Saliency), overwrite=True)
+        >>> get_method("my_saliency").name
+        'MySaliency'
+    """
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"register_method: `spec` must be a MethodSpec, got {type(spec).__name__}.")
+    if not overwrite and spec.name in _REGISTRY:
+        raise ValueError(
+            f"register_method: a method named {spec.name!r} is registered already; pass "
+            "`overwrite=True` to replace it."
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec registered as ``name`` (class name or snake_case).
+
+    Raises:
+        ValueError: unknown name; the message lists the registered names.
+    """
+    if isinstance(name, str):
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        for spec in _REGISTRY.values():
+            if spec.tag == snake_case(name):
+                return spec
+    raise ValueError(f"Unknown attribution method {name!r}. Known methods: {list_methods()}.")
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods, sorted (each also works in snake_case)."""
+    return sorted(_REGISTRY)
+
+
+def snake_case(name: str) -> str:
+    """``"LayerGradCam"`` -> ``"layer_grad_cam"``; snake_case names are returned as they are."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+

@@ -1,0 +1,319 @@
+"""The probe: a fixed, seeded set of validation samples explained at every run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["BatchTransform", "Probe"]
+
+BatchTransform = Callable[[Any], "tuple[Tensor, Tensor | None]"]
+"""Turns one batch of the user's data into ``(inputs, labels_or_None)``."""
+
+_INPUT_KEYS = ("inputs", "input", "x", "image", "images", "pixel_values")
+_LABEL_KEYS = ("labels", "label", "y", "target", "targets")
+_SCAN_CHUNK = 64
+
+
+class Probe:
+    """Fixed samples that a monitor explains at every run.
+
+    The samples are chosen once, deterministically: ``num_probes`` validation samples drawn with
+    ``seed``, class-balanced (round-robin over the classes) when the labels are integer class ids.
+    They can also be given explicitly. The probe lives on the training device and is saved in the
+    callback's checkpoint state, so a resumed run explains the same samples.
+
+    Args:
+        num_probes: how many samples to select from the validation data.
+        seed: seed of the selection (independent of the training's random stream).
+        samples: explicit samples instead of a selection: a tensor of inputs ``[N, ...]``,
+            a pair ``(inputs [N, ...], labels [N])``, or a sequence of validation-dataset indices.
+        batch_transform: callable turning one batch into ``(inputs, labels_or_None)``, for
+            batches that are neither ``x``, ``(x, y, ...)`` nor a dict with common keys.
+        scan_limit: at most this many validation samples are read to choose from.
+
+    Example:
+        >>> probe = Probe(num_probes=4, samples=torch.zeros(4, 1, 8, 8))
+        >>> probe.inputs.shape
+        torch.Size([4, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        num_probes: int = 16,
+        seed: int = 0,
+        samples: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        batch_transform: BatchTransform | None = None,
+        scan_limit: int = 2048,
+    ) -> None:
+        _check_positive_int("num_probes", num_probes)
+        _check_positive_int("scan_limit", scan_limit)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"Probe: `seed` must be an int, got {type(seed).__name__}.")
+        if batch_transform is not None and not callable(batch_transform):
+            raise TypeError(
+                "Probe: `batch_transform` must be a callable batch -> (inputs, labels_or_None), "
+                f"got {type(batch_transform).__name__}."
+            )
+        self.num_probes = num_probes
+        self.seed = seed
+        self.batch_transform = batch_transform
+        self.scan_limit = scan_limit
+        self._indices: list[int] | None = None
+        self._inputs: Tensor | None = None
+        self._labels: Tensor | None = None
+        if isinstance(samples, Tensor | tuple):
+            inputs, labels = _split_samples(samples)
+            self._set(inputs, labels, list(range(inputs.shape[0])))
+        elif samples is not None:
+            if not isinstance(samples, Sequence) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in samples
+            ):
+                raise TypeError(
+                    "Probe: `samples` must be a tensor of inputs, a pair (inputs, labels) or a "
+                    f"sequence of dataset indices, got {type(samples).__name__}."
+                )
+            if len(samples) == 0:
+                raise ValueError("Probe: `samples` is an empty sequence of indices.")
+            self._indices = list(samples)
+
+    # -- what the monitors read ------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Whether the samples are chosen and loaded."""
+        return self._inputs is not None
+
+    @property
+    def inputs(self) -> Tensor:
+        """Probe inputs ``[N, ...]`` on the training device."""
+        if self._inputs is None:
+            raise RuntimeError("Probe: the samples are not selected yet.")
+        return self._inputs
+
+    @property
+    def labels(self) -> Tensor | None:
+        """Labels ``[N]`` (or ``[N, ...]``) when the data has them, else ``None``."""
+        return self._labels
+
+    @property
+    def indices(self) -> list[int]:
+        """Dataset indices of the samples (positions in the scan for iterable datasets)."""
+        return list(self._indices or [])
+
+    def to(self, device: torch.device | str) -> Probe:
+        """Moves the samples to ``device`` (no copy when they are there already)."""
+        if self._inputs is not None:
+            self._inputs = self._inputs.to(device)
+            self._labels = None if self._labels is None else self._labels.to(device)
+        return self
+
+    # -- selection -------------------------------------------------------------------------
+    def unpack(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """Splits one batch into ``(inputs, labels_or_None)``.
+
+        Raises:
+            TypeError: the batch has a form this probe cannot read; names ``batch_transform``.
+        """
+        if self.batch_transform is not None:
+            out = self.batch_transform(batch)
+            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Tensor)):
+                raise TypeError(
+                    "Probe: `batch_transform` must return (inputs: Tensor, labels: Tensor | None), "
+                    f"got {_describe(out)}."
+                )
+            return out[0], out[1] if isinstance(out[1], Tensor) else None
+        if isinstance(batch, Tensor):
+            return batch, None
+        if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Tensor):
+            label = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
+            return batch[0], label
+        if isinstance(batch, Mapping):
+            x = next((batch[k] for k in _INPUT_KEYS if isinstance(batch.get(k), Tensor)), None)
+            if x is not None:
+                y = next((batch[k] for k in _LABEL_KEYS if isinstance(batch.get(k), Tensor)), None)
+                return x, y
+        raise TypeError(
+            f"Probe: cannot read inputs from a validation batch of type {_describe(batch)}. "
+            "Supported: a tensor `x`, a tuple/list `(x, y, ...)`, or a dict with one of the keys "
+            f"{list(_INPUT_KEYS)}. Pass `batch_transform=lambda batch: (inputs, labels_or_None)` "
+            "for any other form."
+        )
+
+    def select(self, dataloader: Iterable[Any], device: torch.device | str) -> None:
+        """Chooses and loads the samples from a validation dataloader, once.
+
+        Map-style datasets are read directly (independent of the sampler, so every rank picks
+        the same samples); other loaders are iterated. Call under ``torch.inference_mode(False)``
+        and a forked RNG: reading data may draw random numbers.
+        """
+        if self._inputs is None:
+            dataset = getattr(dataloader, "dataset", None)
+            collate = getattr(dataloader, "collate_fn", None)
+            if _is_map_style(dataset) and collate is not None:
+                inputs, labels, indices = self._select_from_dataset(dataset, collate)
+            else:
+                inputs, labels, indices = self._select_from_batches(dataloader)
+            self._set(inputs, labels, indices)
+        self.to(device)
+
+    def _select_from_dataset(
+        self, dataset: Any, collate: Callable[[list[Any]], Any]
+    ) -> tuple[Tensor, Tensor | None, list[int]]:
+        size = len(dataset)
+        if self._indices is not None:
+            bad = [i for i in self._indices if not -size <= i < size]
+            if bad:
+                raise ValueError(
+                    f"Probe: `samples` holds indices {bad[:5]} outside the validation dataset "
+                    f"of {size} samples."
+                )
+            inputs, labels = self._load(dataset, collate, self._indices)
+            return inputs, labels, self._indices
+        if size == 0:
+            raise ValueError("Probe: the validation dataset is empty; nothing to explain.")
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed))
+        scanned = order[: self.scan_limit].tolist()
+        inputs, labels = self._load(dataset, collate, scanned)
+        chosen = _balanced_choice(labels, len(scanned), self.num_probes)
+        return inputs[chosen], _take(labels, chosen), [scanned[i] for i in chosen.tolist()]
+
+    def _load(
+        self, dataset: Any, collate: Callable[[list[Any]], Any], indices: list[int]
+    ) -> tuple[Tensor, Tensor | None]:
+        parts = [
+            self.unpack(collate([dataset[i] for i in indices[s : s + _SCAN_CHUNK]]))
+            for s in range(0, len(indices), _SCAN_CHUNK)
+        ]
+        return _concat(parts)
+
+    def _select_from_batches(
+        self, dataloader: Iterable[Any]
+    ) -> tuple[Tensor, Tensor | None, list[int]]:
+        parts: list[tuple[Tensor, Tensor | None]] = []
+        seen = 0
+        for batch in dataloader:
+            parts.append(self.unpack(batch))
+            seen += parts[-1][0].shape[0]
+            if seen >= self.scan_limit:
+                break
+        if not parts:
+            raise ValueError("Probe: the validation dataloader yielded no batch; nothing to explain.")
+        inputs, labels = _concat(parts)
+        if self._indices is not None:
+            chosen = torch.tensor(self._indices)
+            if int(chosen.max()) >= inputs.shape[0]:
+                raise ValueError(
+                    f"Probe: `samples` index {int(chosen.max())} is beyond the {inputs.shape[0]} "
+                    "samples read from the (iterable) validation data."
+                )
+        else:
+            order = torch.randperm(inputs.shape[0], generator=torch.Generator().manual_seed(self.seed))
+            chosen = order[
+                _balanced_choice(_take(labels, order), len(order), self.num_probes)
+            ]
+        return inputs[chosen], _take(labels, chosen), chosen.tolist()
+
+    def _set(self, inputs: Tensor, labels: Tensor | None, indices: list[int]) -> None:
+        # Own copies, detached and outside inference mode, so autograd can use them later.
+        with torch.inference_mode(False):
+            self._inputs = inputs.detach().clone()
+            self._labels = None if labels is None else labels.detach().clone()
+        self._indices = indices
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain types only (safe for ``torch.load(weights_only=True)``)."""
+        if self._inputs is None:
+            return {"indices": self._indices}
+        return {
+            "inputs": self._inputs.detach().cpu(),
+            "labels": None if self._labels is None else self._labels.detach().cpu(),
+            "indices": self._indices,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restores the samples saved by :meth:`state_dict`."""
+        if state.get("inputs") is not None:
+            self._set(state["inputs"], state.get("labels"), list(state.get("indices") or []))
+        elif state.get("indices") is not None:
+            self._indices = list(state["indices"])
+
+
+def _balanced_choice(labels: Tensor | None, count: int, num: int) -> Tensor:
+    """Positions ``[min(num, count)]`` of ``count`` candidates, round-robin over the classes.
+
+    Candidates keep their given order within a class; without integer class labels ``[N]`` the
+    first ``num`` positions are taken.
+    """
+    if labels is None or labels.ndim != 1 or labels.dtype.is_floating_point:
+        return torch.arange(min(num, count))
+    labels = labels.cpu()
+    # Rank of each sample within its class (0 for the first of the class, 1 for the second...).
+    _, inverse = torch.unique(labels, return_inverse=True)
+    rank = torch.zeros_like(inverse)
+    for cls in inverse.unique():
+        members = (inverse == cls).nonzero().squeeze(1)
+        rank[members] = torch.arange(members.numel())
+    # Round-robin: all rank-0 samples ordered by class, then all rank-1 samples, and so on.
+    key = rank * (int(inverse.max()) + 1) + inverse
+    return torch.argsort(key, stable=True)[:num]
+
+
+def _split_samples(samples: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
+    if isinstance(samples, Tensor):
+        inputs, labels = samples, None
+    elif len(samples) == 2 and isinstance(samples[0], Tensor):
+        inputs, labels = samples
+    else:
+        raise TypeError(f"Probe: `samples` tuple must be (inputs, labels), got {_describe(samples)}.")
+    if inputs.ndim < 2 or inputs.shape[0] == 0:
+        raise ValueError(
+            f"Probe: `samples` inputs must be a batch [N, ...] with N > 0, got shape "
+            f"{tuple(inputs.shape)}."
+        )
+    if labels is not None and (not isinstance(labels, Tensor) or labels.shape[0] != inputs.shape[0]):
+        raise ValueError(
+            "Probe: `samples` labels must be a tensor with one entry per input "
+            f"({inputs.shape[0]}), got {_describe(labels)}."
+        )
+    return inputs, labels
+
+
+def _concat(parts: list[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor | None]:
+    inputs = torch.cat([p[0] for p in parts])
+    has_labels = all(p[1] is not None for p in parts)
+    labels = torch.cat([p[1] for p in parts]) if has_labels else None  # type: ignore[misc]
+    return inputs, labels
+
+
+def _take(labels: Tensor | None, index: Tensor) -> Tensor | None:
+    return None if labels is None else labels[index.to(labels.device)]
+
+
+def _is_map_style(dataset: Any) -> bool:
+    return (
+        dataset is not None
+        and not isinstance(dataset, torch.utils.data.IterableDataset)
+        and hasattr(dataset, "__getitem__")
+        and hasattr(dataset, "__len__")
+    )
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"Probe: `{name}` must be a positive int, got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"Probe: `{name}` must be a positive int, got {value}.")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"Tensor{tuple(value.shape)}"
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__}[{', '.join(_describe(v) for v in value[:4])}]"
+    if isinstance(value, Mapping):
+        return f"dict with keys {list(value)[:8]}"
+    return type(value).__name__

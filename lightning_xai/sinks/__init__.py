@@ -1,0 +1,7 @@
+"""Sinks: where pictures and numbers go (TensorBoard, or files)."""
+
+from lightning_xai.sinks.base import Sink
+from lightning_xai.sinks.files import FileSink
+from lightning_xai.sinks.tensorboard import TensorBoardSink
+
+__all__ = ["FileSink", "Sink", "TensorBoardSink"]

@@ -1,0 +1,41 @@
+"""TensorBoard sink over a ``SummaryWriter`` (a ``TensorBoardLogger``'s ``experiment``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+__all__ = ["TensorBoardSink"]
+
+
+class TensorBoardSink:
+    """Writes to a ``torch.utils.tensorboard.SummaryWriter``.
+
+    Args:
+        writer: the writer, e.g. ``TensorBoardLogger(...).experiment``.
+
+    Example:
+        >>> from torch.utils.tensorboard import SummaryWriter
+        >>> import tempfile, torch
+        >>> sink = TensorBoardSink(SummaryWriter(tempfile.mkdtemp()))
+        >>> sink.add_scalar("xai/x", 1.0, step=0); sink.flush()
+    """
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def add_image(self, tag: str, image: Tensor, step: int) -> None:
+        self.writer.add_image(tag, image.clamp(0, 1), global_step=step, dataformats="CHW")
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, float(value), global_step=step)
+
+    def add_histogram(self, tag: str, values: Tensor, step: int) -> None:
+        self.writer.add_histogram(tag, values.detach().float().flatten(), global_step=step)
+
+    def add_text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, global_step=step)
+
+    def flush(self) -> None:
+        self.writer.flush()

@@ -1,0 +1,78 @@
+"""Which model output an attribution explains: predicted class, label, fixed class, callable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+import torch
+from torch import Tensor
+
+__all__ = ["TargetSpec", "check_target", "resolve_target"]
+
+TargetSpec = Union[str, int, None, Callable[[Tensor, Union[Tensor, None]], Tensor]]
+"""``"pred"``, ``"label"``, a class index, ``None`` (single-output models) or a callable
+``(outputs [N, K], labels [N] | None) -> targets [N]``."""
+
+_NAMED = ("pred", "label")
+
+
+def check_target(target: object, owner: str) -> None:
+    """Raises ``TypeError``/``ValueError`` naming ``target`` when it is not a valid spec."""
+    if target is None or callable(target):
+        return
+    if isinstance(target, bool) or not isinstance(target, str | int):
+        raise TypeError(
+            f"{owner}: `target` must be one of {list(_NAMED)}, an int class index, None or a "
+            f"callable (outputs, labels) -> targets, got {type(target).__name__}."
+        )
+    if isinstance(target, str) and target not in _NAMED:
+        raise ValueError(f"{owner}: `target` must be one of {list(_NAMED)}, got {target!r}.")
+    if isinstance(target, int) and target < 0:
+        raise ValueError(f"{owner}: `target` class index must be >= 0, got {target}.")
+
+
+def resolve_target(target: TargetSpec, outputs: Tensor, labels: Tensor | None) -> Tensor | None:
+    """Turns a target spec into one class index per sample.
+
+    Args:
+        target: see :data:`TargetSpec`.
+        outputs: model outputs on the probe ``[N, K]`` (or ``[N]`` / ``[N, 1]`` for regression).
+        labels: probe labels ``[N]`` or ``None``.
+
+    Returns:
+        Long tensor ``[N]`` on the outputs' device, or ``None`` for single-output models.
+
+    Example:
+        >>> resolve_target("pred", torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
+        tensor([1, 0])
+    """
+    classes = outputs.shape[1] if outputs.ndim > 1 else 1
+    if target is None:
+        return None
+    if callable(target):
+        result = torch.as_tensor(target(outputs, labels), device=outputs.device).long()
+    elif target == "pred":
+        if classes == 1:
+            return None
+        result = outputs.reshape(outputs.shape[0], -1).argmax(dim=1)
+    elif target == "label":
+        if labels is None:
+            raise ValueError(
+                "`target='label'` needs labels, but the probe has none; use 'pred', an int or "
+                "a callable."
+            )
+        result = labels.to(outputs.device).long().reshape(-1)
+    else:
+        result = torch.full((outputs.shape[0],), int(target), device=outputs.device)
+    if result.shape != (outputs.shape[0],):
+        raise ValueError(
+            f"`target` must give one class per probe sample ({outputs.shape[0]}), got shape "
+            f"{tuple(result.shape)}."
+        )
+    if classes > 1 and (int(result.min()) < 0 or int(result.max()) >= classes):
+        raise ValueError(
+            f"`target` class indices must lie in [0, {classes - 1}] for a model with {classes} "
+            f"outputs, got values in [{int(result.min())}, {int(result.max())}]."
+        )
+    return result
