@@ -1,7 +1,7 @@
 """The demo: seed 000's ConvNet learns scikit-learn's digits while AttributionMonitor watches.
 
-    python -m example_trainers.digits            # ~30 s on 2 CPU cores
-    tensorboard --logdir xai_logs                # then open the IMAGES tab
+python -m example_trainers.digits            # ~30 s on 2 CPU cores
+tensorboard --logdir xai_logs                # then open the IMAGES tab
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ METHODS = ("IntegratedGradients", "Saliency", "DeepLift", "LayerGradCam", "Noise
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Trains, prints the validation accuracy and the TensorBoard command; returns metrics."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--log-dir", default="xai_logs", help="TensorBoard log directory")
     parser.add_argument("--num-probes", type=int, default=16)

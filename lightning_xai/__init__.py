@@ -2,7 +2,13 @@
 
 from lightning_xai.callbacks import AttributionMonitor, ProbeMonitor
 from lightning_xai.guard import attribution_guard
-from lightning_xai.methods import ConfiguredMethod, MethodSpec, get_method, list_methods, register_method
+from lightning_xai.methods import (
+    ConfiguredMethod,
+    MethodSpec,
+    get_method,
+    list_methods,
+    register_method,
+)
 from lightning_xai.probe import Probe
 from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
 from lightning_xai.targets import resolve_target

@@ -200,7 +200,9 @@ class Probe:
             if seen >= self.scan_limit:
                 break
         if not parts:
-            raise ValueError("Probe: the validation dataloader yielded no batch; nothing to explain.")
+            raise ValueError(
+                "Probe: the validation dataloader yielded no batch; nothing to explain."
+            )
         inputs, labels = _concat(parts)
         if self._indices is not None:
             chosen = torch.tensor(self._indices)
@@ -210,10 +212,10 @@ class Probe:
                     "samples read from the (iterable) validation data."
                 )
         else:
-            order = torch.randperm(inputs.shape[0], generator=torch.Generator().manual_seed(self.seed))
-            chosen = order[
-                _balanced_choice(_take(labels, order), len(order), self.num_probes)
-            ]
+            order = torch.randperm(
+                inputs.shape[0], generator=torch.Generator().manual_seed(self.seed)
+            )
+            chosen = order[_balanced_choice(_take(labels, order), len(order), self.num_probes)]
         return inputs[chosen], _take(labels, chosen), chosen.tolist()
 
     def _set(self, inputs: Tensor, labels: Tensor | None, indices: list[int]) -> None:
@@ -268,13 +270,17 @@ def _split_samples(samples: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tens
     elif len(samples) == 2 and isinstance(samples[0], Tensor):
         inputs, labels = samples
     else:
-        raise TypeError(f"Probe: `samples` tuple must be (inputs, labels), got {_describe(samples)}.")
+        raise TypeError(
+            f"Probe: `samples` tuple must be (inputs, labels), got {_describe(samples)}."
+        )
     if inputs.ndim < 2 or inputs.shape[0] == 0:
         raise ValueError(
             f"Probe: `samples` inputs must be a batch [N, ...] with N > 0, got shape "
             f"{tuple(inputs.shape)}."
         )
-    if labels is not None and (not isinstance(labels, Tensor) or labels.shape[0] != inputs.shape[0]):
+    if labels is not None and (
+        not isinstance(labels, Tensor) or labels.shape[0] != inputs.shape[0]
+    ):
         raise ValueError(
             "Probe: `samples` labels must be a tensor with one entry per input "
             f"({inputs.shape[0]}), got {_describe(labels)}."

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 import torch
 from torch import Tensor
 
 __all__ = ["TargetSpec", "check_target", "resolve_target"]
 
-TargetSpec = Union[str, int, None, Callable[[Tensor, Union[Tensor, None]], Tensor]]
+TargetSpec = str | int | None | Callable[[Tensor, Tensor | None], Tensor]
 """``"pred"``, ``"label"``, a class index, ``None`` (single-output models) or a callable
 ``(outputs [N, K], labels [N] | None) -> targets [N]``."""
 

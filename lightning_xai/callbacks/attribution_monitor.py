@@ -19,8 +19,8 @@ from lightning_xai.render import (
     Denormalize,
     enlarge,
     render_attribution,
-    to_display,
     titled_row,
+    to_display,
 )
 from lightning_xai.targets import TargetSpec, check_target, resolve_target
 
@@ -102,9 +102,13 @@ class AttributionMonitor(ProbeMonitor):
         self.methods = _configure(methods)
         check_target(target, "AttributionMonitor")
         if view not in VIEWS:
-            raise ValueError(f"AttributionMonitor: `view` must be one of {list(VIEWS)}, got {view!r}.")
+            raise ValueError(
+                f"AttributionMonitor: `view` must be one of {list(VIEWS)}, got {view!r}."
+            )
         if sign not in SIGNS:
-            raise ValueError(f"AttributionMonitor: `sign` must be one of {list(SIGNS)}, got {sign!r}.")
+            raise ValueError(
+                f"AttributionMonitor: `sign` must be one of {list(SIGNS)}, got {sign!r}."
+            )
         if not 0 <= outlier_perc < 100:
             raise ValueError(
                 f"AttributionMonitor: `outlier_perc` must lie in [0, 100), got {outlier_perc}."
@@ -138,6 +142,9 @@ class AttributionMonitor(ProbeMonitor):
         results: dict[str, Tensor] = {}
         for method in self.methods:
             start = perf_counter()
+            # Random methods draw the same numbers at every run (the RNG is forked by the
+            # guard): what changes between runs is the model, not the noise.
+            torch.manual_seed(self.probe.seed)
             try:
                 attribution = method.attribute(inputs, targets)
                 mapped = method.to_input_space(attribution, inputs).detach().float().cpu()
@@ -153,7 +160,12 @@ class AttributionMonitor(ProbeMonitor):
         self._log_pictures(step, inputs.cpu(), outputs.detach().float().cpu(), targets, labels)
 
     def _log_pictures(
-        self, step: int, inputs: Tensor, outputs: Tensor, targets: Tensor | None, labels: Tensor | None
+        self,
+        step: int,
+        inputs: Tensor,
+        outputs: Tensor,
+        targets: Tensor | None,
+        labels: Tensor | None,
     ) -> None:
         sinks = self._sinks or []
         tags = {m.key: m.tag for m in self.methods}

@@ -21,6 +21,11 @@ from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
 __all__ = ["ProbeMonitor"]
 
 _ON_ERROR = ("warn", "raise")
+# Captum's notices about what it does on purpose at every call; they say nothing to a user.
+_CAPTUM_NOTICES = (
+    "Input Tensor .* did not already require gradients",
+    "Setting forward, backward hooks and attributes on non-linear",
+)
 
 
 class ProbeMonitor(pl.Callback):
@@ -61,7 +66,9 @@ class ProbeMonitor(pl.Callback):
         if every_n_epochs < 1:
             raise ValueError(f"{name}: `every_n_epochs` must be >= 1, got {every_n_epochs}.")
         if on_error not in _ON_ERROR:
-            raise ValueError(f"{name}: `on_error` must be one of {list(_ON_ERROR)}, got {on_error!r}.")
+            raise ValueError(
+                f"{name}: `on_error` must be one of {list(_ON_ERROR)}, got {on_error!r}."
+            )
         self.every_n_epochs = every_n_epochs
         self.on_error = on_error
         self.errors: Counter[str] = Counter()
@@ -154,7 +161,9 @@ class ProbeMonitor(pl.Callback):
             self._failed("probe", RuntimeError("no probe samples could be read"), step)
             return
         try:
-            with attribution_guard(pl_module):
+            with warnings.catch_warnings(), attribution_guard(pl_module):
+                for message in _CAPTUM_NOTICES:
+                    warnings.filterwarnings("ignore", message=message)
                 self._run(trainer, pl_module, step)
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)

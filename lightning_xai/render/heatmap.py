@@ -14,7 +14,9 @@ VIEWS = ("blended_heat_map", "heat_map", "masked_image")
 _SEQUENTIAL = {"positive": "greens", "negative": "reds", "absolute_value": "blues"}
 
 
-def normalize_attribution(attribution: Tensor, sign: str = "all", outlier_perc: float = 2.0) -> Tensor:
+def normalize_attribution(
+    attribution: Tensor, sign: str = "all", outlier_perc: float = 2.0
+) -> Tensor:
     """Per-sample normalisation as Captum's visualiser does it, batched in torch.
 
     Channels are summed; the map is divided by the value below which ``100 - outlier_perc``

@@ -40,7 +40,10 @@ def _text_image(text: str, width: int) -> np.ndarray:
 
 def text_strip(texts: Sequence[str], widths: Sequence[int], gap: int = _SEPARATOR) -> Tensor:
     """One line of dark text on white per column: ``[3, 14, sum(widths) + gaps]`` in [0, 1]."""
-    columns = [torch.from_numpy(_text_image(t, w).copy()).float() / 255 for t, w in zip(texts, widths, strict=True)]
+    columns = [
+        torch.from_numpy(_text_image(t, w).copy()).float() / 255
+        for t, w in zip(texts, widths, strict=True)
+    ]
     row = hstack([c.expand(3, -1, -1) for c in columns], gap=gap)
     return row
 

@@ -43,7 +43,9 @@ class FileSink:
         self._append({"tag": tag, "step": step, "value": float(value)})
 
     def add_histogram(self, tag: str, values: Tensor, step: int) -> None:
-        self._append({"tag": tag, "step": step, "values": values.detach().float().flatten().tolist()})
+        self._append(
+            {"tag": tag, "step": step, "values": values.detach().float().flatten().tolist()}
+        )
 
     def add_text(self, tag: str, text: str, step: int) -> None:
         self._append({"tag": tag, "step": step, "text": text})

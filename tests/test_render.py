@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr._utils.visualization import _normalize_attr
+
+from lightning_xai.render import (
+    apply_colormap,
+    colormap,
+    enlarge,
+    normalize_attribution,
+    render_attribution,
+    titled_row,
+    to_display,
+)
+
+
+@pytest.mark.parametrize("sign", ["all", "positive", "negative", "absolute_value"])
+@pytest.mark.parametrize("outlier_perc", [0.0, 2.0, 10.0])
+def test_normalisation_matches_captums_visualiser(sign: str, outlier_perc: float) -> None:
+    attr = torch.randn(3, 3, 10, 12, generator=torch.Generator().manual_seed(1))
+    ours = normalize_attribution(attr, sign, outlier_perc)
+    for k in range(3):
+        summed = attr[k].sum(0).numpy().astype(np.float64)  # Captum reduces channels first
+        theirs = _normalize_attr(summed, sign, outlier_perc)
+        np.testing.assert_allclose(ours[k, 0].numpy(), theirs, atol=1e-5)
+
+
+def test_zero_attribution_gives_zero_map_not_nan() -> None:
+    out = normalize_attribution(torch.zeros(2, 1, 4, 4))
+    assert torch.equal(out, torch.zeros(2, 1, 4, 4))
+
+
+def test_colormap_lookup() -> None:
+    lut = colormap("diverging")
+    assert lut.shape == (256, 3)
+    assert torch.allclose(lut[0], torch.tensor([0.75, 0.0, 0.0]))
+    assert torch.allclose(lut[-1], torch.tensor([0.0, 0.5, 0.0]))
+    rgb = apply_colormap(torch.tensor([[[[0.0, 1.0]]]]), "gray")
+    assert rgb.shape == (1, 3, 1, 2) and rgb[0, :, 0, 0].sum() == 0 and rgb[0, :, 0, 1].sum() == 3
+    with pytest.raises(ValueError, match="Known"):
+        colormap("nope")
+
+
+def test_views_and_sign_auto() -> None:
+    images = torch.rand(2, 3, 6, 6)
+    positive = torch.rand(2, 1, 6, 6)
+    heat = render_attribution(positive, images, view="heat_map")
+    assert heat.shape == (2, 3, 6, 6) and heat.min() >= 0 and heat.max() <= 1
+    # Non-negative maps use the sequential blue map: the strongest pixel is dark blue.
+    k = positive[0, 0].argmax()
+    assert heat[0, 2].flatten()[k] > heat[0, 0].flatten()[k]
+    masked = render_attribution(torch.ones(2, 1, 6, 6), images, view="masked_image")
+    assert torch.allclose(masked, images)
+    with pytest.raises(ValueError, match="view"):
+        render_attribution(positive, images, view="bad")
+
+
+def test_display_denormalises_and_enlarges() -> None:
+    x = torch.full((1, 1, 4, 4), -1.0)
+    assert torch.allclose(to_display(x, ([0.5], [0.5])), torch.zeros(1, 3, 4, 4))
+    ramp = torch.arange(16.0).reshape(1, 1, 4, 4)
+    shown = to_display(ramp)
+    assert shown.min() == 0 and shown.max() == 1 and shown.shape == (1, 3, 4, 4)
+    big = enlarge(shown, 10)
+    assert big.shape == (1, 3, 12, 12) and torch.equal(big[..., ::3, ::3], shown)
+    assert enlarge(shown, 2) is shown
+
+
+def test_panel_layout() -> None:
+    tiles = [torch.zeros(3, 20, 20), torch.ones(3, 20, 30)]
+    panel = titled_row(tiles, ["a", "b"], "title")
+    assert panel.shape == (3, 20 + 28, 20 + 2 + 30)
+    assert panel[:, :14].min() < 0.5  # the title text is drawn
