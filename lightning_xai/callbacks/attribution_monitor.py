@@ -9,9 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from typing_extensions import override
 
 from lightning_xai.callbacks.base import ProbeMonitor
-from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
+from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
     SIGNS,
@@ -43,12 +45,21 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/attributions/<method>/sample_<k>``      attribution of probe sample k over the input
     ``xai/panels/sample_<k>``                     input beside every method; title: label,
                                                   prediction and its probability
+    ``xai/attributions/<method>/mean_abs``        1-D attributions (tabular inputs, 1-D
+                                                  layers): bar chart of the mean |attribution|
+    ``xai/features/<method>/<feature>``           tabular inputs: that mean per input feature
     ``xai/time/<method>``                         seconds the method took
     ``xai/errors/<method>``                       failures so far (only once one happened)
     ============================================  =============================================
 
-    ``<method>`` is the snake_case of the name given in ``methods``. Images are drawn for image
-    inputs ``[N, C, H, W]``; other inputs get a histogram ``xai/attributions/<method>/values``.
+    ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
+    inputs ``[N, C, H, W]`` (and spatial layers, upsampled) are drawn over the input; 1-D ones
+    (tabular inputs ``[N, F]``, a ``Linear`` layer's units) are bar charts; other shapes get a
+    histogram ``xai/attributions/<method>/values``.
+
+    Every method is checked against the model once the probe exists (before the first training
+    step): layer output shapes for ``neuron_selector``, baselines, model quirks (see
+    :class:`~lightning_xai.methods.quirks.ModelSurvey`).
 
     Args:
         methods: names (``"IntegratedGradients"`` or ``"integrated_gradients"``,
@@ -62,6 +73,8 @@ class AttributionMonitor(ProbeMonitor):
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
         outlier_perc: percentage of the attribution mass saturated in the colour scale.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
+            ``xai/features/...`` tags); default ``feature_<i>``.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
@@ -84,6 +97,7 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float = 2.0,
         image_size: int = 112,
+        feature_names: Sequence[str] | None = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
@@ -118,6 +132,17 @@ class AttributionMonitor(ProbeMonitor):
                 "AttributionMonitor: `denormalize` must be (mean, std), a callable or None, got "
                 f"{denormalize!r}."
             )
+        if feature_names is not None and (
+            isinstance(feature_names, str)
+            or not isinstance(feature_names, Sequence)
+            or not all(isinstance(n, str) for n in feature_names)
+        ):
+            raise TypeError(
+                "AttributionMonitor: `feature_names` must be a sequence of strings, got "
+                f"{feature_names!r}."
+            )
+        self.feature_names = None if feature_names is None else list(feature_names)
+        self._checked = False
         self.target = target
         self.denormalize = denormalize
         self.view = view
@@ -132,6 +157,23 @@ class AttributionMonitor(ProbeMonitor):
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for method in self.methods:
             method.bind(pl_module)
+        self._checked = False
+
+    @override
+    def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
+        super()._ensure_probe(pl_module, loaders)
+        if self.probe.ready and not self._checked:
+            self._check_with_probe(pl_module)
+
+    def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
+        """Checks each method against the probe and one surveyed forward of it: the first
+        moment the input shapes are known, still before the first training step."""
+        inputs = self.probe.inputs
+        check_feature_names(self.feature_names, inputs, "AttributionMonitor")
+        survey = ModelSurvey.run(pl_module, inputs)
+        for method in self.methods:
+            method.check(inputs, survey)
+        self._checked = True
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         inputs = self.probe.inputs.clone()
@@ -169,15 +211,26 @@ class AttributionMonitor(ProbeMonitor):
     ) -> None:
         sinks = self._sinks or []
         tags = {m.key: m.tag for m in self.methods}
-        if inputs.ndim != 4:
+        titles = _titles(outputs, targets, labels)
+        charts = {k: a for k, a in self.latest.items() if a.ndim == 2}
+        maps = {k: a for k, a in self.latest.items() if a.ndim == 4 == inputs.ndim}
+        if charts:
+            units = {m.key for m in self.methods if m.spec.output == "layer"}
+            log_feature_charts(
+                sinks, charts, tags, step, unit_keys=units, feature_names=self.feature_names,
+                titles=titles, panels=inputs.ndim == 2,
+            )  # fmt: skip
+        others = {k: a for k, a in self.latest.items() if k not in charts and k not in maps}
+        if others:
             self._warn_once(
                 "not-images",
-                f"images are drawn for [N, C, H, W] inputs; inputs of shape {tuple(inputs.shape)} "
-                "get a histogram of attribution values per method.",
+                f"pictures are drawn for [N, C, H, W] and [N, F] attributions; those of shape "
+                f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
             )
-            for key, attribution in self.latest.items():
+            for key, attribution in others.items():
                 for sink in sinks:
                     sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+        if not maps:
             return
         small = to_display(inputs, self.denormalize)
         shown = enlarge(small, self.image_size)
@@ -186,9 +239,8 @@ class AttributionMonitor(ProbeMonitor):
                 render_attribution(attr, small, self.view, self.sign, self.outlier_perc),
                 self.image_size,
             )
-            for key, attr in self.latest.items()
+            for key, attr in maps.items()
         }
-        titles = _titles(outputs, targets, labels)
         for k in range(inputs.shape[0]):
             for key, picture in pictures.items():
                 for sink in sinks:

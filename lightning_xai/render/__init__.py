@@ -1,5 +1,6 @@
 """Rendering with torch ops: colormaps, normalisation, heat maps, panels."""
 
+from lightning_xai.render.bars import bar_chart
 from lightning_xai.render.colormaps import apply_colormap, colormap
 from lightning_xai.render.display import Denormalize, enlarge, to_display
 from lightning_xai.render.heatmap import SIGNS, VIEWS, normalize_attribution, render_attribution
@@ -10,6 +11,7 @@ __all__ = [
     "VIEWS",
     "Denormalize",
     "apply_colormap",
+    "bar_chart",
     "colormap",
     "enlarge",
     "hstack",
