@@ -60,7 +60,9 @@ class AttributionMonitor(ProbeMonitor):
             inputs as the eye sees them; default: per-sample min-max.
         view: ``"blended_heat_map"``, ``"heat_map"`` or ``"masked_image"``.
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
-        outlier_perc: percentage of the attribution mass saturated in the colour scale.
+        outlier_perc: percentage of the attribution mass saturated in the colour scale;
+            default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
+            Grad-CAM convention) for upsampled layer maps, which are smooth.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
@@ -82,7 +84,7 @@ class AttributionMonitor(ProbeMonitor):
         denormalize: Denormalize = None,
         view: str = "blended_heat_map",
         sign: str = "auto",
-        outlier_perc: float = 2.0,
+        outlier_perc: float | None = None,
         image_size: int = 112,
         num_probes: int = 16,
         probe_seed: int = 0,
@@ -109,7 +111,7 @@ class AttributionMonitor(ProbeMonitor):
             raise ValueError(
                 f"AttributionMonitor: `sign` must be one of {list(SIGNS)}, got {sign!r}."
             )
-        if not 0 <= outlier_perc < 100:
+        if outlier_perc is not None and not 0 <= outlier_perc < 100:
             raise ValueError(
                 f"AttributionMonitor: `outlier_perc` must lie in [0, 100), got {outlier_perc}."
             )
@@ -181,9 +183,10 @@ class AttributionMonitor(ProbeMonitor):
             return
         small = to_display(inputs, self.denormalize)
         shown = enlarge(small, self.image_size)
+        outlier = {m.key: self._outlier_perc(m) for m in self.methods}
         pictures = {
             key: enlarge(
-                render_attribution(attr, small, self.view, self.sign, self.outlier_perc),
+                render_attribution(attr, small, self.view, self.sign, outlier[key]),
                 self.image_size,
             )
             for key, attr in self.latest.items()
@@ -200,6 +203,11 @@ class AttributionMonitor(ProbeMonitor):
             )
             for sink in sinks:
                 sink.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+
+    def _outlier_perc(self, method: ConfiguredMethod) -> float:
+        if self.outlier_perc is not None:
+            return self.outlier_perc
+        return 0.0 if method.spec.output == "layer" else 2.0
 
 
 def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:
