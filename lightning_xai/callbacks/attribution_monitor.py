@@ -66,7 +66,8 @@ class AttributionMonitor(ProbeMonitor):
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
+            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
+            ``background_writes``).
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -92,6 +93,7 @@ class AttributionMonitor(ProbeMonitor):
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
+        background_writes: bool = True,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -100,6 +102,7 @@ class AttributionMonitor(ProbeMonitor):
             batch_transform=batch_transform,
             every_n_epochs=every_n_epochs,
             on_error=on_error,
+            background_writes=background_writes,
         )
         self.methods = _configure(methods)
         check_target(target, "AttributionMonitor")
@@ -156,10 +159,12 @@ class AttributionMonitor(ProbeMonitor):
                 self._failed(method.tag, err, step)
                 continue
             results[method.key] = mapped
-            for sink in self._sinks or []:
-                sink.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
+            self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
         self.latest = results
-        self._log_pictures(step, inputs.cpu(), outputs.detach().float().cpu(), targets, labels)
+        cpu = (inputs.cpu(), outputs.detach().float().cpu())
+        targets = None if targets is None else targets.cpu()
+        labels = None if labels is None else labels.cpu()
+        self.writer.submit(lambda: self._log_pictures(step, *cpu, targets, labels, results))
 
     def _log_pictures(
         self,
@@ -168,8 +173,10 @@ class AttributionMonitor(ProbeMonitor):
         outputs: Tensor,
         targets: Tensor | None,
         labels: Tensor | None,
+        results: dict[str, Tensor],
     ) -> None:
-        sinks = self._sinks or []
+        """Renders and writes one run's pictures (on the writer's thread)."""
+        writer = self.writer
         tags = {m.key: m.tag for m in self.methods}
         if inputs.ndim != 4:
             self._warn_once(
@@ -177,9 +184,8 @@ class AttributionMonitor(ProbeMonitor):
                 f"images are drawn for [N, C, H, W] inputs; inputs of shape {tuple(inputs.shape)} "
                 "get a histogram of attribution values per method.",
             )
-            for key, attribution in self.latest.items():
-                for sink in sinks:
-                    sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+            for key, attribution in results.items():
+                writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
             return
         small = to_display(inputs, self.denormalize)
         shown = enlarge(small, self.image_size)
@@ -189,20 +195,18 @@ class AttributionMonitor(ProbeMonitor):
                 render_attribution(attr, small, self.view, self.sign, outlier[key]),
                 self.image_size,
             )
-            for key, attr in self.latest.items()
+            for key, attr in results.items()
         }
         titles = _titles(outputs, targets, labels)
         for k in range(inputs.shape[0]):
             for key, picture in pictures.items():
-                for sink in sinks:
-                    sink.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
+                writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
             panel = titled_row(
                 [shown[k], *(p[k] for p in pictures.values())],
                 ["input", *(tags[key] for key in pictures)],
                 titles[k],
             )
-            for sink in sinks:
-                sink.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+            writer.add_image(f"xai/panels/sample_{k:02d}", panel, step)
 
     def _outlier_perc(self, method: ConfiguredMethod) -> float:
         if self.outlier_perc is not None:

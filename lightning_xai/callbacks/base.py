@@ -16,7 +16,7 @@ from typing_extensions import override
 
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe
-from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
+from lightning_xai.sinks import BackgroundWriter, FileSink, Sink, TensorBoardSink
 
 __all__ = ["ProbeMonitor"]
 
@@ -41,6 +41,9 @@ class ProbeMonitor(pl.Callback):
         batch_transform: ``batch -> (inputs, labels_or_None)`` for unusual batches.
         every_n_epochs: run after the validation of every n-th epoch.
         on_error: ``"warn"`` (default: warn, count, carry on) or ``"raise"``.
+        background_writes: render, encode and write on a background thread (default), so
+            the hook returns once the results are on the CPU; flushed at the end of every
+            stage and on exceptions.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class ProbeMonitor(pl.Callback):
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
+        background_writes: bool = True,
     ) -> None:
         name = type(self).__name__
         try:
@@ -73,7 +77,8 @@ class ProbeMonitor(pl.Callback):
         self.on_error = on_error
         self.errors: Counter[str] = Counter()
         self.runs = 0
-        self._sinks: list[Sink] | None = None
+        self.background_writes = background_writes
+        self._writer: BackgroundWriter | None = None
         self._warned: set[str] = set()
 
     # -- identity and state ----------------------------------------------------------------
@@ -156,7 +161,8 @@ class ProbeMonitor(pl.Callback):
         if not self._should_run(trainer) or not trainer.is_global_zero:
             return
         step = trainer.global_step
-        sinks = self._sinks_for(trainer)
+        self._writer_for(trainer)
+        self._report_write_errors(step)
         if not self.probe.ready:
             self._failed("probe", RuntimeError("no probe samples could be read"), step)
             return
@@ -168,8 +174,6 @@ class ProbeMonitor(pl.Callback):
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)
         self.runs += 1
-        for sink in sinks:
-            sink.flush()
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         raise NotImplementedError
@@ -187,35 +191,55 @@ class ProbeMonitor(pl.Callback):
             RuntimeWarning,
             stacklevel=2,
         )
-        for sink in self._sinks or []:
-            sink.add_scalar(f"xai/errors/{what}", self.errors[what], step)
+        if self._writer is not None:
+            self._writer.add_scalar(f"xai/errors/{what}", self.errors[what], step)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
 
-    # -- sinks -----------------------------------------------------------------------------
-    def _sinks_for(self, trainer: pl.Trainer) -> list[Sink]:
+    # -- output --------------------------------------------------------------------------
+    @property
+    def writer(self) -> BackgroundWriter:
+        """Where ``_run`` writes: a :class:`~lightning_xai.sinks.Sink` fanned out to every sink."""
+        if self._writer is None:
+            raise RuntimeError(f"{type(self).__name__}: no writer before the first run.")
+        return self._writer
+
+    def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
         """TensorBoard sinks for the Trainer's TensorBoard loggers; else one file sink."""
-        if self._sinks is None:
+        if self._writer is None:
             boards = [lg for lg in trainer.loggers if _is_tensorboard(lg)]
-            self._sinks = [TensorBoardSink(lg.experiment) for lg in boards]
-            if not self._sinks:
+            sinks: list[Sink] = [TensorBoardSink(lg.experiment) for lg in boards]
+            if not sinks:
                 root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
                 self._warn_once(
                     "no-tensorboard",
                     f"no TensorBoardLogger on the Trainer; writing PNG images and "
                     f"scalars.jsonl under {root} instead.",
                 )
-                self._sinks = [FileSink(root)]
-        return self._sinks
+                sinks = [FileSink(root)]
+            self._writer = BackgroundWriter(sinks, background=self.background_writes)
+        return self._writer
+
+    def _report_write_errors(self, step: int) -> None:
+        for error in self._writer.flush() if self._writer is not None else []:
+            self._failed("write", error, step)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if self._writer is not None:
+            self._writer.flush()  # keep what was logged before the failure
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        for sink in self._sinks or []:
-            sink.flush()
-        self._sinks = None
+        if self._writer is not None:
+            self._report_write_errors(trainer.global_step)
+            self._writer.close()
+            self._writer = None
 
 
 def _is_tensorboard(logger: Any) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 __all__ = ["TensorBoardSink"]
@@ -26,7 +27,9 @@ class TensorBoardSink:
         self.writer = writer
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
-        self.writer.add_image(tag, image.clamp(0, 1), global_step=step, dataformats="CHW")
+        # Round to uint8 here: SummaryWriter truncates floats (0.999 -> 254).
+        pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+        self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, float(value), global_step=step)
