@@ -10,7 +10,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
 from typing_extensions import override
 
@@ -103,7 +102,7 @@ class ProbeMonitor(pl.Callback):
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and not is_overridden("validation_step", pl_module):
+        if stage == "fit" and not _overrides(pl_module, "validation_step"):
             raise MisconfigurationException(
                 f"{type(self).__name__} runs after validation epochs, but "
                 f"{type(pl_module).__name__} defines no `validation_step`: add one (and "
@@ -240,6 +239,12 @@ class ProbeMonitor(pl.Callback):
             self._report_write_errors(trainer.global_step)
             self._writer.close()
             self._writer = None
+
+
+def _overrides(module: Any, name: str) -> bool:
+    """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
+    base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
+    return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
 
 
 def _is_tensorboard(logger: Any) -> bool:
