@@ -65,3 +65,46 @@ def test_inline_mode_runs_in_the_caller(tmp_path: Path) -> None:
     names: list[str] = []
     writer.submit(lambda: names.append(threading.current_thread().name))
     assert names == [threading.current_thread().name]
+
+
+def test_loggers_with_log_image_get_the_images(tmp_path: Path) -> None:
+    from pytorch_lightning.loggers import CSVLogger
+
+    from lightning_xai import AttributionMonitor
+
+    from .conftest import DigitsData, LitClassifier, make_trainer
+
+    class ImageLogger(CSVLogger):
+        """A real CSV logger that also takes images, as WandbLogger does."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.images: list[tuple[str, int, tuple[int, ...]]] = []
+
+        def log_image(self, key: str, images: list, step: int | None = None) -> None:
+            self.images.extend((key, step, image.shape) for image in images)
+
+    logger = ImageLogger(str(tmp_path), name="img", version=0)
+    monitor = AttributionMonitor(methods=["Saliency"], num_probes=2)
+    make_trainer(tmp_path, [monitor], logger=logger).fit(LitClassifier(), datamodule=DigitsData())
+    keys = {(key, step) for key, step, _ in logger.images}
+    assert ("xai/attributions/saliency/sample_01", 8) in keys and (
+        "xai/panels/sample_00",
+        4,
+    ) in keys
+    assert all(shape[2] == 3 for _, _, shape in logger.images)
+    metrics = (tmp_path / "img" / "version_0" / "metrics.csv").read_text()
+    assert "xai/time/saliency" in metrics
+    assert not (tmp_path / "img" / "version_0" / "xai").exists()  # no file-sink fallback
+
+
+def test_custom_scalars_layout_groups_each_methods_curves(tmp_path: Path) -> None:
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    TensorBoardSink(SummaryWriter(str(tmp_path)), {"time": r"xai/time/[^/]+$"}).flush()
+    events = read_events(tmp_path)
+    tensor = events.Tensors(metadata.CONFIG_SUMMARY_TAG)[0]
+    layout = layout_pb2.Layout.FromString(tensor.tensor_proto.string_val[0])
+    chart = layout.category[0].chart[0]
+    assert layout.category[0].title == "lightning-xai" and chart.title == "time"
+    assert list(chart.multiline.tag) == [r"xai/time/[^/]+$"]

@@ -134,6 +134,9 @@ class AttributionMonitor(ProbeMonitor):
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
 
+    def _chart_layout(self) -> dict[str, str]:
+        return {"seconds per method": r"xai/time/[^/]+$"}
+
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for method in self.methods:
             method.bind(pl_module)

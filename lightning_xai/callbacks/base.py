@@ -15,7 +15,7 @@ from typing_extensions import override
 
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe
-from lightning_xai.sinks import BackgroundWriter, FileSink, Sink, TensorBoardSink
+from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
 
 __all__ = ["ProbeMonitor"]
 
@@ -207,10 +207,14 @@ class ProbeMonitor(pl.Callback):
         return self._writer
 
     def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
-        """TensorBoard sinks for the Trainer's TensorBoard loggers; else one file sink."""
+        """A sink per TensorBoard logger and per logger with ``log_image``; else a file sink."""
         if self._writer is None:
-            boards = [lg for lg in trainer.loggers if _is_tensorboard(lg)]
-            sinks: list[Sink] = [TensorBoardSink(lg.experiment) for lg in boards]
+            sinks: list[Sink] = []
+            for logger in trainer.loggers:
+                if _is_tensorboard(logger):
+                    sinks.append(TensorBoardSink(logger.experiment, self._chart_layout()))
+                elif callable(getattr(logger, "log_image", None)):
+                    sinks.append(LoggerSink(logger))
             if not sinks:
                 root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
                 self._warn_once(
@@ -221,6 +225,10 @@ class ProbeMonitor(pl.Callback):
                 sinks = [FileSink(root)]
             self._writer = BackgroundWriter(sinks, background=self.background_writes)
         return self._writer
+
+    def _chart_layout(self) -> dict[str, str]:
+        """Custom Scalars charts: title -> regex of the scalar tags drawn together."""
+        return {}
 
     def _report_write_errors(self, step: int) -> None:
         for error in self._writer.flush() if self._writer is not None else []:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -15,6 +16,8 @@ class TensorBoardSink:
 
     Args:
         writer: the writer, e.g. ``TensorBoardLogger(...).experiment``.
+        charts: Custom Scalars layout, chart title -> regex of scalar tags drawn in one
+            chart (e.g. every method's infidelity); written once, under "lightning-xai".
 
     Example:
         >>> from torch.utils.tensorboard import SummaryWriter
@@ -23,8 +26,11 @@ class TensorBoardSink:
         >>> sink.add_scalar("xai/x", 1.0, step=0); sink.flush()
     """
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Any, charts: Mapping[str, str] | None = None) -> None:
         self.writer = writer
+        if charts:
+            layout = {title: ["Multiline", [regex]] for title, regex in charts.items()}
+            writer.add_custom_scalars({"lightning-xai": layout})
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
         # Round to uint8 here: SummaryWriter truncates floats (0.999 -> 254).
