@@ -255,6 +255,14 @@ def test_training_is_bitwise_identical_with_the_monitor(tmp_path: Path) -> None:
     without = final_weights(tmp_path / "a", [])
     with_monitor = final_weights(tmp_path / "b", [monitor])
     assert monitor.runs == 3 and not monitor.errors
+    assert monitor.latest["net.conv1"]["channels"].tolist() == [0, 1, 2, 3]  # all 4
+    shown = monitor.latest["net.conv2"]["channels"].tolist()  # the 4 most active of 8
+    texts = read_events(tmp_path / "b" / "tb" / "version_0").Tensors(
+        "xai/feature_maps/net.conv2/channels/text_summary"
+    )
+    assert len(shown) == 4 and texts[-1].tensor_proto.string_val[0].decode().endswith(
+        ", ".join(map(str, shown))
+    )
     assert without.keys() == with_monitor.keys()
     for name, tensor in without.items():
         assert torch.equal(tensor, with_monitor[name]), name  # weights and BatchNorm buffers
