@@ -31,7 +31,8 @@ class ProbeMonitor(pl.Callback):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
-    work, inside :func:`~lightning_xai.guard.attribution_guard`).
+    work, inside :func:`~lightning_xai.guard.attribution_guard`). A subclass that needs no
+    gradient sets ``_needs_grad = False``: its ``_run`` then runs with grad off.
 
     Args:
         num_probes: number of validation samples to explain.
@@ -44,6 +45,9 @@ class ProbeMonitor(pl.Callback):
             the hook returns once the results are on the CPU; flushed at the end of every
             stage and on exceptions.
     """
+
+    _needs_grad: bool = True
+    """Whether ``_run`` needs autograd (the guard turns grad on) or not (grad off)."""
 
     def __init__(
         self,
@@ -166,7 +170,7 @@ class ProbeMonitor(pl.Callback):
             self._failed("probe", RuntimeError("no probe samples could be read"), step)
             return
         try:
-            with warnings.catch_warnings(), attribution_guard(pl_module):
+            with warnings.catch_warnings(), attribution_guard(pl_module, grad=self._needs_grad):
                 for message in _CAPTUM_NOTICES:
                     warnings.filterwarnings("ignore", message=message)
                 self._run(trainer, pl_module, step)
