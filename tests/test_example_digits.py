@@ -19,6 +19,11 @@ def test_smoke_run_logs_every_method(tmp_path: Path, capsys: pytest.CaptureFixtu
     for method in digits.METHODS:
         assert f"xai/attributions/{snake_case(method)}/sample_01" in images
     assert "xai/panels/sample_00" in images
+    assert {
+        "xai/filters/net.cn1",
+        "xai/filters/net.cn2",
+        "xai/feature_maps/net.cn2/sample_01",
+    } <= images
 
 
 @pytest.mark.slow

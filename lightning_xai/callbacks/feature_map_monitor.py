@@ -121,6 +121,7 @@ class FeatureMapMonitor(ProbeMonitor):
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
+        background_writes: bool = True,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -129,6 +130,7 @@ class FeatureMapMonitor(ProbeMonitor):
             batch_transform=batch_transform,
             every_n_epochs=every_n_epochs,
             on_error=on_error,
+            background_writes=background_writes,
         )
         self.layers = _check_layers(layers)
         size = len(self.probe.inputs) if self.probe.ready else len(self.probe.indices)
@@ -165,6 +167,12 @@ class FeatureMapMonitor(ProbeMonitor):
             "layers": self.layers,
             "samples": self.samples,
             "view": (self.max_channels, self.normalize, self.kernel_view),
+        }
+
+    def _chart_layout(self) -> dict[str, str]:
+        return {
+            f"{scalar} per layer": rf"xai/health/.+/{scalar}$"
+            for scalar in ("dead_fraction", "sparsity", "mean_activation", "weight_norm")
         }
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -264,7 +272,7 @@ class FeatureMapMonitor(ProbeMonitor):
         samples: list[int],
         step: int,
     ) -> dict[str, Any]:
-        sinks = self._sinks or []
+        writer = self.writer
         weight = module.weight.detach().float().cpu()
         channels = select_channels(capture["scores"], self.max_channels)
         health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
@@ -277,18 +285,17 @@ class FeatureMapMonitor(ProbeMonitor):
             tiles, ncols = feature_map_tiles(capture["maps"][j][channels])
             maps[k] = self._grid(tiles, ncols, self.normalize)
 
-        for sink in sinks:
-            sink.add_image(f"xai/filters/{name}", filters, step)
-            for k, grid in maps.items():
-                sink.add_image(f"xai/feature_maps/{name}/sample_{k:02d}", grid, step)
-            if channels.numel() < capture["scores"].numel():
-                shown = ", ".join(str(c) for c in channels.tolist())
-                sink.add_text(f"xai/feature_maps/{name}/channels", f"channels shown: {shown}", step)
-            for key, value in health.items():
-                sink.add_scalar(f"xai/health/{name}/{key}", value, step)
-            if self.histograms:
-                sink.add_histogram(f"xai/histograms/{name}/weights", weight, step)
-                sink.add_histogram(f"xai/histograms/{name}/activations", capture["values"], step)
+        writer.add_image(f"xai/filters/{name}", filters, step)
+        for k, grid in maps.items():
+            writer.add_image(f"xai/feature_maps/{name}/sample_{k:02d}", grid, step)
+        if channels.numel() < capture["scores"].numel():
+            shown = ", ".join(str(c) for c in channels.tolist())
+            writer.add_text(f"xai/feature_maps/{name}/channels", f"channels shown: {shown}", step)
+        for key, value in health.items():
+            writer.add_scalar(f"xai/health/{name}/{key}", value, step)
+        if self.histograms:
+            writer.add_histogram(f"xai/histograms/{name}/weights", weight, step)
+            writer.add_histogram(f"xai/histograms/{name}/activations", capture["values"], step)
         return {"filters": filters, "feature_maps": maps, "health": health, "channels": channels}
 
     def _grid(self, tiles: Tensor, ncols: int, normalize: str) -> Tensor:
