@@ -1,4 +1,4 @@
-"""The demo: seed 000's ConvNet learns scikit-learn's digits while AttributionMonitor watches.
+"""The demo: seed 000's ConvNet learns scikit-learn's digits while the monitors watch.
 
 python -m example_trainers.digits            # ~30 s on 2 CPU cores
 tensorboard --logdir xai_logs                # then open the IMAGES tab
@@ -14,7 +14,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from example_trainers.data import DigitsDataModule
 from example_trainers.models import Classifier, ConvNet
-from lightning_xai import AttributionMonitor
+from lightning_xai import AttributionMonitor, FeatureMapMonitor
 
 METHODS = ("IntegratedGradients", "Saliency", "DeepLift", "LayerGradCam", "NoiseTunnel(Saliency)")
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         limit_train_batches=2 if args.smoke else None,
         limit_val_batches=2 if args.smoke else None,
         logger=logger,
-        callbacks=[monitor],
+        callbacks=[monitor, FeatureMapMonitor(num_probes=args.num_probes)],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -1,6 +1,6 @@
 """lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
 
-from lightning_xai.callbacks import AttributionMonitor, ProbeMonitor
+from lightning_xai.callbacks import AttributionMonitor, FeatureMapMonitor, ProbeMonitor
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
     ConfiguredMethod,
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttributionMonitor",
     "ConfiguredMethod",
+    "FeatureMapMonitor",
     "FileSink",
     "MethodSpec",
     "Probe",

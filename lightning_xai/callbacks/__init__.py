@@ -2,5 +2,6 @@
 
 from lightning_xai.callbacks.attribution_monitor import AttributionMonitor
 from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.feature_map_monitor import FeatureMapMonitor
 
-__all__ = ["AttributionMonitor", "ProbeMonitor"]
+__all__ = ["AttributionMonitor", "FeatureMapMonitor", "ProbeMonitor"]

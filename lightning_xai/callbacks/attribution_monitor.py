@@ -71,13 +71,16 @@ class AttributionMonitor(ProbeMonitor):
             inputs as the eye sees them; default: per-sample min-max.
         view: ``"blended_heat_map"``, ``"heat_map"`` or ``"masked_image"``.
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
-        outlier_perc: percentage of the attribution mass saturated in the colour scale.
+        outlier_perc: percentage of the attribution mass saturated in the colour scale;
+            default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
+            Grad-CAM convention) for upsampled layer maps, which are smooth.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
+            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
+            ``background_writes``).
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -95,7 +98,7 @@ class AttributionMonitor(ProbeMonitor):
         denormalize: Denormalize = None,
         view: str = "blended_heat_map",
         sign: str = "auto",
-        outlier_perc: float = 2.0,
+        outlier_perc: float | None = None,
         image_size: int = 112,
         feature_names: Sequence[str] | None = None,
         num_probes: int = 16,
@@ -104,6 +107,7 @@ class AttributionMonitor(ProbeMonitor):
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
+        background_writes: bool = True,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -112,6 +116,7 @@ class AttributionMonitor(ProbeMonitor):
             batch_transform=batch_transform,
             every_n_epochs=every_n_epochs,
             on_error=on_error,
+            background_writes=background_writes,
         )
         self.methods = _configure(methods)
         check_target(target, "AttributionMonitor")
@@ -123,7 +128,7 @@ class AttributionMonitor(ProbeMonitor):
             raise ValueError(
                 f"AttributionMonitor: `sign` must be one of {list(SIGNS)}, got {sign!r}."
             )
-        if not 0 <= outlier_perc < 100:
+        if outlier_perc is not None and not 0 <= outlier_perc < 100:
             raise ValueError(
                 f"AttributionMonitor: `outlier_perc` must lie in [0, 100), got {outlier_perc}."
             )
@@ -154,6 +159,9 @@ class AttributionMonitor(ProbeMonitor):
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
 
+    def _chart_layout(self) -> dict[str, str]:
+        return {"seconds per method": r"xai/time/[^/]+$"}
+
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for method in self.methods:
             method.bind(pl_module)
@@ -168,15 +176,22 @@ class AttributionMonitor(ProbeMonitor):
     def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
         """Checks each method against the probe and one surveyed forward of it: the first
         moment the input shapes are known, still before the first training step."""
-        inputs = self.probe.inputs
+        inputs = _model_inputs(self.probe.inputs, pl_module)
         check_feature_names(self.feature_names, inputs, "AttributionMonitor")
         survey = ModelSurvey.run(pl_module, inputs)
         for method in self.methods:
             method.check(inputs, survey)
         self._checked = True
 
+    def _check_probe(self, pl_module: pl.LightningModule) -> None:
+        outputs = pl_module(_model_inputs(self.probe.inputs, pl_module))
+        try:
+            resolve_target(self.target, outputs, self.probe.labels)
+        except ValueError as err:
+            raise ValueError(f"AttributionMonitor: {err}") from None
+
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        inputs = self.probe.inputs.clone()
+        inputs = _model_inputs(self.probe.inputs, pl_module)
         labels = self.probe.labels
         with torch.no_grad():
             outputs = pl_module(inputs)
@@ -196,10 +211,12 @@ class AttributionMonitor(ProbeMonitor):
                 self._failed(method.tag, err, step)
                 continue
             results[method.key] = mapped
-            for sink in self._sinks or []:
-                sink.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
+            self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
         self.latest = results
-        self._log_pictures(step, inputs.cpu(), outputs.detach().float().cpu(), targets, labels)
+        cpu = (inputs.cpu(), outputs.detach().float().cpu())
+        targets = None if targets is None else targets.cpu()
+        labels = None if labels is None else labels.cpu()
+        self.writer.submit(lambda: self._log_pictures(step, *cpu, targets, labels, results))
 
     def _log_pictures(
         self,
@@ -208,19 +225,21 @@ class AttributionMonitor(ProbeMonitor):
         outputs: Tensor,
         targets: Tensor | None,
         labels: Tensor | None,
+        results: dict[str, Tensor],
     ) -> None:
-        sinks = self._sinks or []
+        """Renders and writes one run's pictures (on the writer's thread)."""
+        writer = self.writer
         tags = {m.key: m.tag for m in self.methods}
         titles = _titles(outputs, targets, labels)
-        charts = {k: a for k, a in self.latest.items() if a.ndim == 2}
-        maps = {k: a for k, a in self.latest.items() if a.ndim == 4 == inputs.ndim}
+        charts = {k: a for k, a in results.items() if a.ndim == 2}
+        maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
         if charts:
             units = {m.key for m in self.methods if m.spec.output == "layer"}
             log_feature_charts(
-                sinks, charts, tags, step, unit_keys=units, feature_names=self.feature_names,
+                [writer], charts, tags, step, unit_keys=units, feature_names=self.feature_names,
                 titles=titles, panels=inputs.ndim == 2,
             )  # fmt: skip
-        others = {k: a for k, a in self.latest.items() if k not in charts and k not in maps}
+        others = {k: a for k, a in results.items() if k not in charts and k not in maps}
         if others:
             self._warn_once(
                 "not-images",
@@ -228,30 +247,41 @@ class AttributionMonitor(ProbeMonitor):
                 f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
             )
             for key, attribution in others.items():
-                for sink in sinks:
-                    sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+                writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
         if not maps:
             return
         small = to_display(inputs, self.denormalize)
         shown = enlarge(small, self.image_size)
+        outlier = {m.key: self._outlier_perc(m) for m in self.methods}
         pictures = {
             key: enlarge(
-                render_attribution(attr, small, self.view, self.sign, self.outlier_perc),
+                render_attribution(attr, small, self.view, self.sign, outlier[key]),
                 self.image_size,
             )
             for key, attr in maps.items()
         }
         for k in range(inputs.shape[0]):
             for key, picture in pictures.items():
-                for sink in sinks:
-                    sink.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
+                writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
             panel = titled_row(
                 [shown[k], *(p[k] for p in pictures.values())],
                 ["input", *(tags[key] for key in pictures)],
                 titles[k],
             )
-            for sink in sinks:
-                sink.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+            writer.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+
+    def _outlier_perc(self, method: ConfiguredMethod) -> float:
+        if self.outlier_perc is not None:
+            return self.outlier_perc
+        return 0.0 if method.spec.output == "layer" else 2.0
+
+
+def _model_inputs(probe: Tensor, module: torch.nn.Module) -> Tensor:
+    """A fresh copy of the probe in the model's floating dtype (e.g. ``bf16-true``)."""
+    param = next(module.parameters(), None)
+    if param is not None and probe.is_floating_point() and param.is_floating_point():
+        return probe.to(dtype=param.dtype, copy=True)
+    return probe.clone()
 
 
 def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:

@@ -10,13 +10,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe
-from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
+from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
 
 __all__ = ["ProbeMonitor"]
 
@@ -34,7 +33,8 @@ class ProbeMonitor(pl.Callback):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
-    work, inside :func:`~lightning_xai.guard.attribution_guard`).
+    work, inside :func:`~lightning_xai.guard.attribution_guard`). A subclass that needs no
+    gradient sets ``_needs_grad = False``: its ``_run`` then runs with grad off.
 
     Args:
         num_probes: number of validation samples to explain.
@@ -43,7 +43,13 @@ class ProbeMonitor(pl.Callback):
         batch_transform: ``batch -> (inputs, labels_or_None)`` for unusual batches.
         every_n_epochs: run after the validation of every n-th epoch.
         on_error: ``"warn"`` (default: warn, count, carry on) or ``"raise"``.
+        background_writes: render, encode and write on a background thread (default), so
+            the hook returns once the results are on the CPU; flushed at the end of every
+            stage and on exceptions.
     """
+
+    _needs_grad: bool = True
+    """Whether ``_run`` needs autograd (the guard turns grad on) or not (grad off)."""
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class ProbeMonitor(pl.Callback):
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
+        background_writes: bool = True,
     ) -> None:
         name = type(self).__name__
         try:
@@ -75,7 +82,8 @@ class ProbeMonitor(pl.Callback):
         self.on_error = on_error
         self.errors: Counter[str] = Counter()
         self.runs = 0
-        self._sinks: list[Sink] | None = None
+        self.background_writes = background_writes
+        self._writer: BackgroundWriter | None = None
         self._warned: set[str] = set()
 
     # -- identity and state ----------------------------------------------------------------
@@ -100,7 +108,7 @@ class ProbeMonitor(pl.Callback):
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and not is_overridden("validation_step", pl_module):
+        if stage == "fit" and not _overrides(pl_module, "validation_step"):
             raise MisconfigurationException(
                 f"{type(self).__name__} runs after validation epochs, but "
                 f"{type(pl_module).__name__} defines no `validation_step`: add one (and "
@@ -130,13 +138,23 @@ class ProbeMonitor(pl.Callback):
         self._ensure_probe(pl_module, trainer.test_dataloaders)
 
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
+        """Selects the probe once data is there, then checks it against the model: both
+        happen before the first training step, so a bad configuration stops the run early."""
         if not self.probe.ready:
             loader = _first_loader(loaders)
             if loader is None:
                 return
             with attribution_guard(pl_module, grad=False):
-                self.probe.select(loader, pl_module.device)
+                try:
+                    self.probe.select(loader, pl_module.device)
+                except (TypeError, ValueError) as err:
+                    message = str(err).replace("Probe:", f"{type(self).__name__}:", 1)
+                    raise type(err)(message) from None
+                self._check_probe(pl_module)
         self.probe.to(pl_module.device)
+
+    def _check_probe(self, pl_module: pl.LightningModule) -> None:
+        """Checks what needs the probe and the model (runs once, grad off, in the guard)."""
 
     # -- the schedule ----------------------------------------------------------------------
     @override
@@ -158,20 +176,19 @@ class ProbeMonitor(pl.Callback):
         if not self._should_run(trainer) or not trainer.is_global_zero:
             return
         step = trainer.global_step
-        sinks = self._sinks_for(trainer)
+        self._writer_for(trainer)
+        self._report_write_errors(step)
         if not self.probe.ready:
             self._failed("probe", RuntimeError("no probe samples could be read"), step)
             return
         try:
-            with warnings.catch_warnings(), attribution_guard(pl_module):
+            with warnings.catch_warnings(), attribution_guard(pl_module, grad=self._needs_grad):
                 for message in _CAPTUM_NOTICES:
                     warnings.filterwarnings("ignore", message=message)
                 self._run(trainer, pl_module, step)
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)
         self.runs += 1
-        for sink in sinks:
-            sink.flush()
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         raise NotImplementedError
@@ -189,35 +206,69 @@ class ProbeMonitor(pl.Callback):
             RuntimeWarning,
             stacklevel=2,
         )
-        for sink in self._sinks or []:
-            sink.add_scalar(f"xai/errors/{what}", self.errors[what], step)
+        if self._writer is not None:
+            self._writer.add_scalar(f"xai/errors/{what}", self.errors[what], step)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
 
-    # -- sinks -----------------------------------------------------------------------------
-    def _sinks_for(self, trainer: pl.Trainer) -> list[Sink]:
-        """TensorBoard sinks for the Trainer's TensorBoard loggers; else one file sink."""
-        if self._sinks is None:
-            boards = [lg for lg in trainer.loggers if _is_tensorboard(lg)]
-            self._sinks = [TensorBoardSink(lg.experiment) for lg in boards]
-            if not self._sinks:
+    # -- output --------------------------------------------------------------------------
+    @property
+    def writer(self) -> BackgroundWriter:
+        """Where ``_run`` writes: a :class:`~lightning_xai.sinks.Sink` fanned out to every sink."""
+        if self._writer is None:
+            raise RuntimeError(f"{type(self).__name__}: no writer before the first run.")
+        return self._writer
+
+    def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
+        """A sink per TensorBoard logger and per logger with ``log_image``; else a file sink."""
+        if self._writer is None:
+            sinks: list[Sink] = []
+            for logger in trainer.loggers:
+                if _is_tensorboard(logger):
+                    sinks.append(TensorBoardSink(logger.experiment, self._chart_layout()))
+                elif callable(getattr(logger, "log_image", None)):
+                    sinks.append(LoggerSink(logger))
+            if not sinks:
                 root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
                 self._warn_once(
                     "no-tensorboard",
                     f"no TensorBoardLogger on the Trainer; writing PNG images and "
                     f"scalars.jsonl under {root} instead.",
                 )
-                self._sinks = [FileSink(root)]
-        return self._sinks
+                sinks = [FileSink(root)]
+            self._writer = BackgroundWriter(sinks, background=self.background_writes)
+        return self._writer
+
+    def _chart_layout(self) -> dict[str, str]:
+        """Custom Scalars charts: title -> regex of the scalar tags drawn together."""
+        return {}
+
+    def _report_write_errors(self, step: int) -> None:
+        for error in self._writer.flush() if self._writer is not None else []:
+            self._failed("write", error, step)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if self._writer is not None:
+            self._writer.flush()  # keep what was logged before the failure
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        for sink in self._sinks or []:
-            sink.flush()
-        self._sinks = None
+        if self._writer is not None:
+            self._report_write_errors(trainer.global_step)
+            self._writer.close()
+            self._writer = None
+
+
+def _overrides(module: Any, name: str) -> bool:
+    """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
+    base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
+    return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
 
 
 def _is_tensorboard(logger: Any) -> bool:

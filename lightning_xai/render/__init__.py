@@ -1,12 +1,24 @@
-"""Rendering with torch ops: colormaps, normalisation, heat maps, panels."""
+"""Rendering with torch ops: colormaps, normalisation, heat maps, panels, tile grids."""
 
 from lightning_xai.render.bars import bar_chart
 from lightning_xai.render.colormaps import apply_colormap, colormap
 from lightning_xai.render.display import Denormalize, enlarge, to_display
+from lightning_xai.render.grid import (
+    KERNEL_VIEWS,
+    NORMALIZATIONS,
+    feature_map_tiles,
+    fit_scale,
+    kernel_tiles,
+    normalize_tiles,
+    select_channels,
+    tile_grid,
+)
 from lightning_xai.render.heatmap import SIGNS, VIEWS, normalize_attribution, render_attribution
 from lightning_xai.render.panel import hstack, text_strip, titled_row
 
 __all__ = [
+    "KERNEL_VIEWS",
+    "NORMALIZATIONS",
     "SIGNS",
     "VIEWS",
     "Denormalize",
@@ -14,10 +26,16 @@ __all__ = [
     "bar_chart",
     "colormap",
     "enlarge",
+    "feature_map_tiles",
+    "fit_scale",
     "hstack",
+    "kernel_tiles",
     "normalize_attribution",
+    "normalize_tiles",
     "render_attribution",
+    "select_channels",
     "text_strip",
+    "tile_grid",
     "titled_row",
     "to_display",
 ]

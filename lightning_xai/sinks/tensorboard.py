@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 __all__ = ["TensorBoardSink"]
@@ -14,6 +16,8 @@ class TensorBoardSink:
 
     Args:
         writer: the writer, e.g. ``TensorBoardLogger(...).experiment``.
+        charts: Custom Scalars layout, chart title -> regex of scalar tags drawn in one
+            chart (e.g. every method's infidelity); written once, under "lightning-xai".
 
     Example:
         >>> from torch.utils.tensorboard import SummaryWriter
@@ -22,11 +26,16 @@ class TensorBoardSink:
         >>> sink.add_scalar("xai/x", 1.0, step=0); sink.flush()
     """
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Any, charts: Mapping[str, str] | None = None) -> None:
         self.writer = writer
+        if charts:
+            layout = {title: ["Multiline", [regex]] for title, regex in charts.items()}
+            writer.add_custom_scalars({"lightning-xai": layout})
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
-        self.writer.add_image(tag, image.clamp(0, 1), global_step=step, dataformats="CHW")
+        # Round to uint8 here: SummaryWriter truncates floats (0.999 -> 254).
+        pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+        self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, float(value), global_step=step)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from example_trainers import digits
+from lightning_xai.methods import snake_case
+
+from .conftest import read_events
+
+
+def test_smoke_run_logs_every_method(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    digits.main(["--smoke", "--num-probes", "2", "--log-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"tensorboard --logdir {tmp_path}" in out
+    events = read_events(tmp_path / "digits" / "version_0")
+    images = set(events.Tags()["images"])
+    for method in digits.METHODS:
+        assert f"xai/attributions/{snake_case(method)}/sample_01" in images
+    assert "xai/panels/sample_00" in images
+    assert {
+        "xai/filters/net.cn1",
+        "xai/filters/net.cn2",
+        "xai/feature_maps/net.cn2/sample_01",
+    } <= images
+
+
+@pytest.mark.slow
+def test_demo_reaches_90_percent_and_ends_with_the_tensorboard_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    metrics = digits.main(["--log-dir", str(tmp_path)])
+    assert metrics["val_acc"] > 0.9
+    assert capsys.readouterr().out.rstrip().endswith(f"tensorboard --logdir {tmp_path}")
