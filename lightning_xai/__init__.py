@@ -3,7 +3,9 @@
 from lightning_xai.callbacks import AttributionMonitor, FeatureMapMonitor, ProbeMonitor
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
+    BaselineStrategy,
     ConfiguredMethod,
+    GradCamPlusPlus,
     MethodSpec,
     get_method,
     list_methods,
@@ -17,9 +19,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttributionMonitor",
+    "BaselineStrategy",
     "ConfiguredMethod",
     "FeatureMapMonitor",
     "FileSink",
+    "GradCamPlusPlus",
     "MethodSpec",
     "Probe",
     "ProbeMonitor",

@@ -97,6 +97,6 @@ def test_configured_baselines_reach_captum_also_inside_noise_tunnel() -> None:
     torch.manual_seed(0)
     expected = NoiseTunnel(IntegratedGradients(net)).attribute(
         X, baselines=BaselineStrategy("uniform")(X), target=target, n_steps=5, nt_samples=4,
-        stdevs=0.2, nt_samples_batch_size=4, internal_batch_size=64,
+        stdevs=0.2, nt_samples_batch_size=4, internal_batch_size=128,
     )  # fmt: skip
     torch.testing.assert_close(got, expected)

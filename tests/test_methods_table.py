@@ -296,6 +296,7 @@ def test_every_method_matches_a_direct_call_and_logs_a_picture_per_probe(
     images = set(events.Tags()["images"])
     for k in range(PROBES):
         assert f"xai/attributions/{tag}/sample_{k:02d}" in images
+        assert f"xai/panels/sample_{k:02d}" in images  # tabular inputs get chart panels too
     if got.ndim == 2:  # 1-D attributions: bar charts, and per-feature curves for input features
         assert f"xai/attributions/{tag}/mean_abs" in images
         if model_kind == "mlp" and get_method(_algorithm(name)).output == "input":

@@ -3,9 +3,11 @@ defaults. What each needs (layer, neuron, baselines, window, mask, chunking knob
 Captum's signatures by :meth:`MethodSpec.from_captum`; what the signatures do not say is
 declared here.
 
-Chunk sizes (``internal_batch_size``, ``perturbations_per_eval``) were measured on a 2-core
-CPU, see bench/README.md "Method chunk sizes": with a probe of N samples, one forward carries
-``chunk x N`` inputs; for Lime and KernelShap, which explain one sample at a time, ``chunk``.
+Chunk sizes were measured on a 2-core CPU (bench/README.md, "Method chunk sizes") and are
+given in rows (inputs) per forward pass: ``internal_batch_size`` counts rows; with a probe of
+N samples ``perturbations_per_eval`` becomes ``max(1, rows // N)`` (Lime and KernelShap explain
+one sample at a time: ``rows``), and NoiseTunnel's ``nt_samples_batch_size``
+``max(1, NOISE_TUNNEL_ROWS // N)`` (at most ``nt_samples``).
 """
 
 from __future__ import annotations
@@ -17,22 +19,26 @@ from captum import attr
 from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
 from lightning_xai.methods.registry import MethodSpec, register_method
 
-__all__ = ["CAPTUM_METHODS", "PERTURBATION_CHUNK", "STEPS_CHUNK", "SURROGATE_CHUNK"]
+__all__ = ["CAPTUM_METHODS", "GRADIENT_ROWS", "NOISE_TUNNEL_ROWS", "PERTURBATION_ROWS"]
 
-STEPS_CHUNK = 64
-"""``internal_batch_size`` of the path-integral methods (inputs per forward)."""
-PERTURBATION_CHUNK = 16
-"""``perturbations_per_eval`` of the perturbation family (perturbations x probe per forward)."""
-SURROGATE_CHUNK = 64
-"""``perturbations_per_eval`` of Lime and KernelShap (one sample at a time)."""
+# Measured (bench/README.md): 128 rows per pass was the best or within ~10% of it for the path,
+# occlusion/ablation and Lime/KernelShap sweeps in both recorded runs (except IG with one thread:
+# 1.3x the best); ShapleyValueSampling, FeaturePermutation and NoiseTunnel moved from run to run.
+# Captum's defaults there (all rows at once; one perturbation per pass) were 1.4-10x slower.
+GRADIENT_ROWS = 128
+"""Rows per forward+backward of the path methods (``internal_batch_size``)."""
+PERTURBATION_ROWS = 128
+"""Rows per forward of the perturbation family (forward only: no activations kept)."""
+NOISE_TUNNEL_ROWS = 128
+"""Noisy rows per batch of NoiseTunnel (``nt_samples_batch_size`` x N)."""
 
 _DEEPLIFT = {"model_rules": "deeplift"}
 _DEEPLIFT_SHAP = {"model_rules": "deeplift", "min_baselines": 2}
 _GUIDED = {"model_rules": "guided"}
 _RANDOM = {"random": True}
-_STEPS = {"default_chunk": STEPS_CHUNK}
-_PERTURB = {"default_chunk": PERTURBATION_CHUNK, "multiplies_by_inputs": True}
-_SURROGATE = {"default_chunk": SURROGATE_CHUNK, "multiplies_by_inputs": True, "random": True}
+_STEPS = {"default_chunk": GRADIENT_ROWS}
+_PERTURB = {"default_chunk": PERTURBATION_ROWS, "multiplies_by_inputs": True}
+_SURROGATE = {**_PERTURB, "per_input": True, "random": True}
 # Grad-CAM as published keeps only positive evidence: ReLU on by default.
 _CAM = {"defaults": {"relu_attributions": True}}
 

@@ -16,6 +16,7 @@ from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
+from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
@@ -48,7 +49,9 @@ class ConfiguredMethod:
             :class:`~lightning_xai.methods.baselines.BaselineStrategy`. ``noise_tunnel``:
             ``"smoothgrad"``, ``"smoothgrad_sq"``, ``"vargrad"`` or a dict of NoiseTunnel
             options. Every other key goes to the algorithm's constructor or its ``attribute``
-            call, whichever takes it.
+            call, whichever takes it. Chunking knobs not given default to the measured rows
+            per forward pass of :mod:`~lightning_xai.methods.captum_catalog`
+            (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``).
         owner: class name used in error messages.
 
     Example:
@@ -112,8 +115,8 @@ class ConfiguredMethod:
         self.attribute_kwargs = {**self.spec.defaults}
         self.attribute_kwargs.update({k: v for k, v in opts.items() if k in attr_names})
         chunk = self.spec.chunk_arg
-        if chunk and self.spec.default_chunk and chunk not in self.attribute_kwargs:
-            self.attribute_kwargs[chunk] = self.spec.default_chunk
+        if chunk == "internal_batch_size" and self.spec.default_chunk:
+            self.attribute_kwargs.setdefault(chunk, self.spec.default_chunk)
         self.layer: nn.Module | None = None
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
@@ -214,8 +217,14 @@ class ConfiguredMethod:
             kwargs.setdefault("strides", window)
         if self.spec.feature_mask and "feature_mask" not in kwargs and inputs.ndim == 4:
             kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
+        rows = self.spec.default_chunk  # rows per forward pass, see captum_catalog
+        if self.spec.chunk_arg == "perturbations_per_eval" and rows:
+            per_eval = rows if self.spec.per_input else max(1, rows // inputs.shape[0])
+            kwargs.setdefault("perturbations_per_eval", per_eval)
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
+            per_batch = max(1, NOISE_TUNNEL_ROWS // inputs.shape[0])
+            kwargs.setdefault("nt_samples_batch_size", min(kwargs["nt_samples"], per_batch))
         if self.spec.random:
             # Some Captum methods (Layer/NeuronGradientShap) draw from NumPy's global RNG:
             # seed it from torch's seed (no draw), so that a seeded run is reproducible.
@@ -289,7 +298,6 @@ def _noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
             f"{owner}: `noise_tunnel` type of method {key!r} must be one of {list(_NOISE_TYPES)}, "
             f"got {merged['nt_type']!r}."
         )
-    merged.setdefault("nt_samples_batch_size", merged["nt_samples"])
     return merged
 
 

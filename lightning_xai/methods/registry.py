@@ -39,7 +39,12 @@ class MethodSpec:
             the SHAP family).
         min_baselines: least number of baselines in that distribution (2 for DeepLiftShap).
         chunk_arg: the keyword that bounds the work per forward pass, if any.
-        default_chunk: its default here (chosen by measurement, see bench/).
+        default_chunk: rows (inputs) per forward pass by default, chosen by measurement (see
+            bench/README.md). ``internal_batch_size`` counts rows; ``perturbations_per_eval``
+            counts perturbations of the whole probe, so it becomes ``max(1, rows // N)`` for a
+            probe of N samples, except for ``per_input`` methods.
+        per_input: evaluates one input at a time (Lime, KernelShap): its
+            ``perturbations_per_eval`` counts rows.
         window: needs ``sliding_window_shapes`` (Occlusion); the default fits the input.
         feature_mask: accepts ``feature_mask``; the default groups image pixels in patches.
         needs_spatial: needs inputs with spatial dimensions ``[N, C, H, W]`` (Grad-CAM-like).
@@ -65,6 +70,7 @@ class MethodSpec:
     min_baselines: int = 1
     chunk_arg: str | None = None
     default_chunk: int | None = None
+    per_input: bool = False
     window: bool = False
     feature_mask: bool = False
     needs_spatial: bool = False
