@@ -290,15 +290,16 @@ class _TwiceNet(nn.Module):
         return self.fc(self.conv(torch.relu(self.conv(x))).flatten(1))
 
 
-def test_reused_layer_and_short_probe_warn(tmp_path: Path) -> None:
+def test_reused_layer_warns_and_samples_beyond_the_probe_fail(tmp_path: Path) -> None:
     one = DigitsData(n_val=1).val_set.tensors[0]  # an explicit probe of one sample
-    monitor = FeatureMapMonitor(samples=(0, 1), max_channels=1, probe=one)
+    with pytest.raises(ValueError, match=r"`samples` must be distinct positions in \[0, 1\)"):
+        FeatureMapMonitor(samples=(0, 1), probe=one)
+    monitor = FeatureMapMonitor(samples=(0,), max_channels=1, probe=one)
     model = LitClassifier(_TwiceNet())
     with pytest.warns(UserWarning) as record:
         make_trainer(tmp_path, [monitor]).validate(model, datamodule=DigitsData(n_val=1))
     messages = " ".join(str(w.message) for w in record)
     assert "'net.conv' runs more than once per forward; its first call is shown" in messages
-    assert "the probe holds 1 samples; `samples` [0, 1] beyond it are skipped" in messages
     first = model.net.conv(monitor.probe.inputs)[0, 0]
     shown = monitor.latest["net.conv"]["feature_maps"][0][0, ::4, ::4]  # 8 x 8 map, scale 4
     torch.testing.assert_close(shown, _minmax(first), atol=1e-6, rtol=0)
