@@ -50,3 +50,26 @@ def test_other_errors_are_not_retried() -> None:
         with_oom_retry(run, 8, lambda: 4)
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("x"))
     assert not is_out_of_memory(RuntimeError("other"))
+
+
+def test_the_monitor_calibrates_and_attributes_the_same(tmp_path) -> None:
+    from captum.attr import IntegratedGradients
+
+    from lightning_xai import AttributionMonitor
+
+    from .conftest import DigitsData, LitClassifier, make_trainer
+
+    monitor = AttributionMonitor(
+        methods={"IntegratedGradients": {"n_steps": 16}, "Occlusion": None},
+        num_probes=4,
+        calibrate_chunks=True,
+    )
+    model = LitClassifier()
+    make_trainer(tmp_path, [monitor], max_epochs=1).fit(model, datamodule=DigitsData())
+    for method in monitor.methods:
+        ((shape, rows),) = method.tuner.choices.items()
+        assert shape == (4, 1, 8, 8) and 4 <= rows <= 1024
+    model.eval()
+    x = monitor.probe.inputs.clone()
+    expected = IntegratedGradients(model).attribute(x, target=model(x).argmax(1), n_steps=16)
+    torch.testing.assert_close(monitor.latest["IntegratedGradients"], expected.detach())

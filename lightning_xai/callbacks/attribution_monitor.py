@@ -77,6 +77,10 @@ class AttributionMonitor(ProbeMonitor):
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
+        calibrate_chunks: measure the rows per forward pass on the first run per input
+            shape (``True``), or use the defaults measured on CPUs (``False``; see
+            bench/README.md). Default ``None``: measure on CUDA devices only. Out-of-memory
+            errors halve the rows and retry either way.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -108,6 +112,7 @@ class AttributionMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        calibrate_chunks: bool | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -155,6 +160,7 @@ class AttributionMonitor(ProbeMonitor):
         self.outlier_perc = outlier_perc
         self.image_size = image_size
         self.latest: dict[str, Tensor] = {}
+        self.calibrate_chunks = calibrate_chunks
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
@@ -163,8 +169,11 @@ class AttributionMonitor(ProbeMonitor):
         return {"seconds per method": r"xai/time/[^/]+$"}
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        calibrate = self.calibrate_chunks
+        if calibrate is None:  # measured defaults fit CPUs; GPUs vary too much: measure
+            calibrate = trainer.strategy.root_device.type == "cuda"
         for method in self.methods:
-            method.bind(pl_module)
+            method.bind(pl_module, calibrate=calibrate)
         self._checked = False
 
     @override

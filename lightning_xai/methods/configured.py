@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
+from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 
@@ -31,6 +32,7 @@ _NOISE_NAME = re.compile(r"^(?:NoiseTunnel|noise_tunnel)\((\w+)\)$")
 _MANAGED = {"self", "forward_func", "model", "layer", "inputs", "target", "baselines", "args"}
 _MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "neuron_selector"}
 _PATCHES_PER_SIDE = 7
+_WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
 _PIP_NAMES = {"sklearn": "scikit-learn"}
 
 
@@ -114,14 +116,12 @@ class ConfiguredMethod:
         self.init_kwargs = {k: v for k, v in opts.items() if k in init_names}
         self.attribute_kwargs = {**self.spec.defaults}
         self.attribute_kwargs.update({k: v for k, v in opts.items() if k in attr_names})
-        chunk = self.spec.chunk_arg
-        if chunk == "internal_batch_size" and self.spec.default_chunk:
-            self.attribute_kwargs.setdefault(chunk, self.spec.default_chunk)
         self.layer: nn.Module | None = None
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
         self._algorithm: Any = None
         self._reused: dict[str, int] = {}
+        self.tuner: ChunkTuner | None = None
 
     def _check_option_types(self, key: str, baselines: BaselineSpec) -> None:
         if self.layer_name is not None:
@@ -162,8 +162,12 @@ class ConfiguredMethod:
             )
 
     # -- setup -----------------------------------------------------------------------------
-    def bind(self, model: nn.Module) -> None:
+    def bind(self, model: nn.Module, calibrate: bool = False) -> None:
         """Resolves the layer on ``model`` and builds the algorithm (call in ``setup``).
+
+        With ``calibrate``, the rows per forward pass are measured on the first call per
+        input shape (:class:`~lightning_xai.methods.chunking.ChunkTuner`) instead of taken
+        from the measured defaults; either way an out-of-memory error halves them and retries.
 
         Raises:
             ValueError: the layer is missing; the message lists the candidate layers.
@@ -177,6 +181,8 @@ class ConfiguredMethod:
             )
         self._model = model
         self._reused = {}
+        self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
+        self._calibrate = calibrate
         if self.spec.needs_layer:
             self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
@@ -217,21 +223,58 @@ class ConfiguredMethod:
             kwargs.setdefault("strides", window)
         if self.spec.feature_mask and "feature_mask" not in kwargs and inputs.ndim == 4:
             kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
-        rows = self.spec.default_chunk  # rows per forward pass, see captum_catalog
-        if self.spec.chunk_arg == "perturbations_per_eval" and rows:
-            per_eval = rows if self.spec.per_input else max(1, rows // inputs.shape[0])
-            kwargs.setdefault("perturbations_per_eval", per_eval)
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
-            per_batch = max(1, NOISE_TUNNEL_ROWS // inputs.shape[0])
-            kwargs.setdefault("nt_samples_batch_size", min(kwargs["nt_samples"], per_batch))
         if self.spec.random:
             # Some Captum methods (Layer/NeuronGradientShap) draw from NumPy's global RNG:
             # seed it from torch's seed (no draw), so that a seeded run is reproducible.
             np.random.seed(torch.initial_seed() % 2**32)
         rewrite = per_call_copies(self._model, self._reused) if self._reused else nullcontext()
-        with rewrite:
-            return self._algorithm.attribute(inputs, **kwargs)
+
+        def run(rows: int | None) -> Tensor:
+            with rewrite:
+                chunks = self._chunks(rows, inputs.shape[0], kwargs)
+                return self._algorithm.attribute(inputs, **kwargs, **chunks)
+
+        rows = self._rows(inputs, kwargs)
+        if rows is None or self.tuner is None:
+            return run(rows)
+        return with_oom_retry(run, rows, lambda: self.tuner.shrink(inputs))
+
+    def _rows(self, inputs: Tensor, kwargs: dict[str, Any]) -> int | None:
+        """Rows per forward pass this call: measured, or the default; ``None`` when the user
+        set every chunking knob that applies (or the method has none)."""
+        knobs = [k for k in (self.spec.chunk_arg,) if k] + (
+            ["nt_samples_batch_size"] if self.noise_tunnel else []
+        )
+        if all(k in kwargs for k in knobs):
+            return None
+        default = NOISE_TUNNEL_ROWS if self.noise_tunnel else self.spec.default_chunk
+        if default is None or self.tuner is None:  # no knob, or Captum's own default is kept
+            return None
+        key = tuple(inputs.shape)
+        if key not in self.tuner.choices:
+            if self._calibrate and self._model is not None:
+                steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
+                return self.tuner.rows(self._model, inputs, inputs.shape[0] * steps)
+            self.tuner.choices[key] = default
+        return self.tuner.choices[key]
+
+    def _chunks(self, rows: int | None, n: int, kwargs: dict[str, Any]) -> dict[str, int]:
+        """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where
+        the user set none."""
+        if rows is None:
+            return {}
+        chunks: dict[str, int] = {}
+        if self.spec.default_chunk is None:  # e.g. LayerFeatureAblation: Captum's 1 only
+            pass
+        elif self.spec.chunk_arg == "internal_batch_size":
+            chunks["internal_batch_size"] = rows
+        elif self.spec.chunk_arg == "perturbations_per_eval":
+            chunks["perturbations_per_eval"] = rows if self.spec.per_input else max(1, rows // n)
+        if self.noise_tunnel:
+            chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
+        return {k: v for k, v in chunks.items() if k not in kwargs}
 
     def to_input_space(self, attribution: Tensor, inputs: Tensor) -> Tensor:
         """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
