@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Classifier", "ConvNet"]
+__all__ = ["CifarNet", "Classifier", "ConvNet", "resnet18"]
 
 
 class ConvNet(nn.Module):
@@ -38,6 +38,56 @@ class ConvNet(nn.Module):
         x = self.pool(self.relu2(self.cn2(self.relu1(self.cn1(x)))))
         x = self.dp2(self.relu3(self.fc1(torch.flatten(self.dp1(x), 1))))
         return F.log_softmax(self.fc2(x), dim=1)
+
+
+class CifarNet(nn.Module):
+    """Seed 002's CIFAR-10 Net: conv 3->6 (5x5), pool, conv 6->16 (5x5), pool, 400 -> 120 -> 84
+    -> 10, each ReLU its own ``nn.ReLU`` module (as in the tutorial, so DeepLift is exact).
+
+    Input ``[N, 3, 32, 32]``; output logits ``[N, 10]``.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu4(self.fc2(self.relu3(self.fc1(torch.flatten(x, 1)))))
+        return self.fc3(x)
+
+
+def resnet18(num_classes: int = 10, weights: str | None = None) -> nn.Module:
+    """torchvision's ResNet-18 for ``num_classes`` classes (seeds 001 and 003).
+
+    Without ``weights`` (random init) the stem is the usual one for 32x32 images: a 3x3
+    stride-1 first convolution and no max-pool, so ``layer4`` keeps a 4x4 map for Grad-CAM on
+    CIFAR-10-sized inputs. With ``weights`` (a ``ResNet18_Weights`` member name such as
+    ``"IMAGENET1K_V1"`` or ``"DEFAULT"``; torchvision downloads them) the ImageNet stem is kept,
+    so feed 224x224 inputs, and the classifier is replaced by a fresh ``num_classes`` head.
+    """
+    from torchvision.models import ResNet18_Weights
+    from torchvision.models import resnet18 as tv_resnet18
+
+    if weights is None:
+        net = tv_resnet18(weights=None, num_classes=num_classes)
+        net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        net.maxpool = nn.Identity()
+        return net
+    net = tv_resnet18(weights=ResNet18_Weights[weights])
+    net.fc = nn.Linear(net.fc.in_features, num_classes)
+    return net
 
 
 class Classifier(pl.LightningModule):

@@ -1,0 +1,87 @@
+"""Smoke runs of every example trainer, in process, with the event files read back."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from example_trainers import cifar, mnist, resnet
+from lightning_xai.methods import snake_case
+
+from .conftest import read_events
+
+
+def _tags(log_dir: Path, kind: str = "images") -> set[str]:
+    return set(read_events(log_dir).Tags()[kind])
+
+
+def _write_mnist(root: Path, n_train: int = 96, n_test: int = 64) -> None:
+    """Tiny MNIST files in torchvision's raw layout (the idx format, not compressed)."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=generator, dtype=torch.uint8)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        header = struct.pack(">IIII", 2051, n, 28, 28)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.numpy().tobytes())
+        header = struct.pack(">II", 2049, n)
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.numpy().tobytes())
+
+
+def test_mnist_reads_torchvision_files_and_logs_every_method_and_feature_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _write_mnist(tmp_path / "data")
+    args = ["--smoke", "--num-probes", "2", "--no-download", "--log-dir", str(tmp_path / "logs")]
+    metrics = mnist.main([*args, "--data-dir", str(tmp_path / "data")])
+    assert "val_acc" in metrics
+    assert f"tensorboard --logdir {tmp_path / 'logs'}" in capsys.readouterr().out
+    images = _tags(tmp_path / "logs" / "mnist" / "version_0")
+    for method in mnist.METHODS:
+        assert f"xai/attributions/{snake_case(method)}/sample_01" in images
+    assert {
+        "xai/panels/sample_00",
+        "xai/filters/net.cn2",
+        "xai/feature_maps/net.cn1/sample_00",
+    } <= images
+
+
+def test_mnist_without_files_points_to_the_digits_demo_and_fake_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        mnist.main(["--smoke", "--no-download", "--data-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"MNIST is not under {tmp_path}" in err
+    assert "example_trainers.digits" in err and "--fake-data" in err
+
+
+def test_cifar_on_fake_data_logs_the_four_methods(tmp_path: Path) -> None:
+    cifar.main(["--smoke", "--fake-data", "--num-probes", "2", "--log-dir", str(tmp_path)])
+    images = _tags(tmp_path / "cifar" / "version_0")
+    for method in cifar.METHODS:
+        assert f"xai/attributions/{snake_case(method)}/sample_01" in images
+    assert "xai/panels/sample_01" in images
+
+
+def test_resnet_on_fake_data_logs_ig_shap_occlusion_and_grad_cam_on_layer4(
+    tmp_path: Path,
+) -> None:
+    args = ["--smoke", "--fake-data", "--num-probes", "2", "--batch-size", "8"]
+    resnet.main([*args, "--log-dir", str(tmp_path)])
+    log_dir = tmp_path / "resnet" / "version_0"
+    images = _tags(log_dir)
+    for method in resnet.methods():
+        assert f"xai/attributions/{snake_case(method)}/sample_01" in images
+    assert not any(tag.startswith("xai/errors/") for tag in _tags(log_dir, "scalars"))
+
+
+def test_resnet_refuses_unknown_weights(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        resnet.main(["--weights", "IMAGENET1K_V9"])
+    assert "IMAGENET1K_V1" in capsys.readouterr().err
