@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CifarNet", "Classifier", "ConvNet", "resnet18"]
+__all__ = ["CifarNet", "Classifier", "ConvNet", "TextTransformer", "TinyViT", "resnet18"]
 
 
 class ConvNet(nn.Module):
@@ -88,6 +88,73 @@ def resnet18(num_classes: int = 10, weights: str | None = None) -> nn.Module:
     net = tv_resnet18(weights=ResNet18_Weights[weights])
     net.fc = nn.Linear(net.fc.in_features, num_classes)
     return net
+
+
+class TinyViT(nn.Module):
+    """A tiny vision transformer: 7x7 patches of a ``[N, C, 28, 28]`` image (a 4x4 grid), a CLS
+    token, learned positions, ``nn.TransformerEncoder`` layers, a linear head on the CLS token.
+
+    Its attention layers are ``encoder.layers.<i>.self_attn`` (17 tokens: CLS, then patches in
+    row-major order). Output logits ``[N, num_classes]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        image_size: int = 28,
+        patch: int = 7,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+    ) -> None:
+        super().__init__()
+        self.patches = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.position = nn.Parameter(torch.randn(1, (image_size // patch) ** 2 + 1, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = self.patches(x).flatten(2).transpose(1, 2)  # [N, patches, dim]
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.position
+        return self.head(self.norm(self.encoder(tokens)[:, 0]))
+
+
+class TextTransformer(nn.Module):
+    """Seed 003's text classifier, small: token embedding + learned positions,
+    ``nn.TransformerEncoder`` layers, a linear head on the first token (``[CLS]``).
+
+    Input token ids ``[N, L]`` whose first token is ``[CLS]``; id ``pad_id`` is padding (masked
+    out of attention). ``embedding`` is the layer for LayerIntegratedGradients. Output logits
+    ``[N, num_classes]``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int = 2,
+        max_len: int = 32,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+        pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        self.position = nn.Embedding(max_len, dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.embedding(ids) + self.position(positions)
+        x = self.encoder(x, src_key_padding_mask=ids == self.pad_id)
+        return self.head(x[:, 0])
 
 
 class Classifier(pl.LightningModule):

@@ -1,6 +1,11 @@
 """lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
 
-from lightning_xai.callbacks import AttributionMonitor, FeatureMapMonitor, ProbeMonitor
+from lightning_xai.callbacks import (
+    AttentionMonitor,
+    AttributionMonitor,
+    FeatureMapMonitor,
+    ProbeMonitor,
+)
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
     ConfiguredMethod,
@@ -16,6 +21,7 @@ from lightning_xai.targets import resolve_target
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionMonitor",
     "AttributionMonitor",
     "ConfiguredMethod",
     "FeatureMapMonitor",

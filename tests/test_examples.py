@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from example_trainers import cifar, mnist, resnet
+from example_trainers import attention, cifar, mnist, resnet
 from lightning_xai.methods import snake_case
 
 from .conftest import read_events
@@ -85,3 +85,14 @@ def test_resnet_refuses_unknown_weights(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         resnet.main(["--weights", "IMAGENET1K_V9"])
     assert "IMAGENET1K_V1" in capsys.readouterr().err
+
+
+def test_attention_trainer_logs_cls_maps_and_matrices_of_both_layers(tmp_path: Path) -> None:
+    attention.main(["--smoke", "--num-probes", "2", "--log-dir", str(tmp_path)])
+    log_dir = tmp_path / "attention" / "version_0"
+    images = _tags(log_dir)
+    for layer in ("net.encoder.layers.0.self_attn", "net.encoder.layers.1.self_attn"):
+        assert f"xai/attention/{layer}/sample_01" in images
+        assert f"xai/attention/{layer}/cls/sample_01" in images
+        assert f"xai/attention/{layer}/entropy" in _tags(log_dir, "scalars")
+    assert "xai/attributions/integrated_gradients/sample_01" in images
