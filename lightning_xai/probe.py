@@ -174,6 +174,7 @@ class Probe:
             return inputs, labels, self._indices
         if size == 0:
             raise ValueError("Probe: the validation dataset is empty; nothing to explain.")
+        self._check_enough(size)
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed))
         scanned = order[: self.scan_limit].tolist()
         inputs, labels = self._load(dataset, collate, scanned)
@@ -212,11 +213,19 @@ class Probe:
                     "samples read from the (iterable) validation data."
                 )
         else:
+            self._check_enough(inputs.shape[0])
             order = torch.randperm(
                 inputs.shape[0], generator=torch.Generator().manual_seed(self.seed)
             )
             chosen = order[_balanced_choice(_take(labels, order), len(order), self.num_probes)]
         return inputs[chosen], _take(labels, chosen), chosen.tolist()
+
+    def _check_enough(self, available: int) -> None:
+        if available < self.num_probes:
+            raise ValueError(
+                f"Probe: `num_probes` is {self.num_probes}, but the validation data has only "
+                f"{available} samples; ask for at most {available}."
+            )
 
     def _set(self, inputs: Tensor, labels: Tensor | None, indices: list[int]) -> None:
         # Own copies, detached and outside inference mode, so autograd can use them later.

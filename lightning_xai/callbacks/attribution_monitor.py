@@ -141,8 +141,15 @@ class AttributionMonitor(ProbeMonitor):
         for method in self.methods:
             method.bind(pl_module)
 
+    def _check_probe(self, pl_module: pl.LightningModule) -> None:
+        outputs = pl_module(_model_inputs(self.probe.inputs, pl_module))
+        try:
+            resolve_target(self.target, outputs, self.probe.labels)
+        except ValueError as err:
+            raise ValueError(f"AttributionMonitor: {err}") from None
+
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        inputs = self.probe.inputs.clone()
+        inputs = _model_inputs(self.probe.inputs, pl_module)
         labels = self.probe.labels
         with torch.no_grad():
             outputs = pl_module(inputs)
@@ -215,6 +222,14 @@ class AttributionMonitor(ProbeMonitor):
         if self.outlier_perc is not None:
             return self.outlier_perc
         return 0.0 if method.spec.output == "layer" else 2.0
+
+
+def _model_inputs(probe: Tensor, module: torch.nn.Module) -> Tensor:
+    """A fresh copy of the probe in the model's floating dtype (e.g. ``bf16-true``)."""
+    param = next(module.parameters(), None)
+    if param is not None and probe.is_floating_point() and param.is_floating_point():
+        return probe.to(dtype=param.dtype, copy=True)
+    return probe.clone()
 
 
 def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:

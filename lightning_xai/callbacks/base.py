@@ -136,13 +136,23 @@ class ProbeMonitor(pl.Callback):
         self._ensure_probe(pl_module, trainer.test_dataloaders)
 
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
+        """Selects the probe once data is there, then checks it against the model: both
+        happen before the first training step, so a bad configuration stops the run early."""
         if not self.probe.ready:
             loader = _first_loader(loaders)
             if loader is None:
                 return
             with attribution_guard(pl_module, grad=False):
-                self.probe.select(loader, pl_module.device)
+                try:
+                    self.probe.select(loader, pl_module.device)
+                except (TypeError, ValueError) as err:
+                    message = str(err).replace("Probe:", f"{type(self).__name__}:", 1)
+                    raise type(err)(message) from None
+                self._check_probe(pl_module)
         self.probe.to(pl_module.device)
+
+    def _check_probe(self, pl_module: pl.LightningModule) -> None:
+        """Checks what needs the probe and the model (runs once, grad off, in the guard)."""
 
     # -- the schedule ----------------------------------------------------------------------
     @override

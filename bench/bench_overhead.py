@@ -1,0 +1,89 @@
+"""Wall-time overhead of the default monitors on a realistic fit.
+
+    python -m bench.bench_overhead [--samples 60000] [--epochs 3] [--repeats 2]
+
+Seed 000's ConvNet fitted on 60,000 28x28 samples (scikit-learn's digits upsampled and
+jittered to MNIST size and count; no download) for 3 epochs, batch 32, with and without
+AttributionMonitor (IntegratedGradients, Saliency, LayerGradCam) and FeatureMapMonitor,
+alternating fits in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from bench.timing import machine
+from example_trainers.data import DigitsDataModule
+from example_trainers.models import Classifier, ConvNet
+from lightning_xai import AttributionMonitor, FeatureMapMonitor
+
+
+def mnist_sized(samples: int) -> tuple[TensorDataset, TensorDataset]:
+    """Digits at 28x28, repeated with pixel jitter to ``samples`` training samples."""
+    data = DigitsDataModule()
+    data.setup()
+    x, y = data.train_set.tensors
+    reps = -(-samples // len(y))
+    g = torch.Generator().manual_seed(0)
+    train_x = x.repeat(reps, 1, 1, 1) + 0.1 * torch.randn(reps * len(y), 1, 28, 28, generator=g)
+    return TensorDataset(train_x[:samples], y.repeat(reps)[:samples]), data.val_set
+
+
+def fit(train: TensorDataset, val: TensorDataset, epochs: int, monitors: list) -> float:
+    pl.seed_everything(0, verbose=False)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            logger=TensorBoardLogger(root),
+            callbacks=monitors,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            num_sanity_val_steps=0,
+        )
+        start = time.perf_counter()
+        trainer.fit(
+            Classifier(ConvNet()),
+            DataLoader(train, batch_size=32, shuffle=True),
+            DataLoader(val, batch_size=256),
+        )
+        return time.perf_counter() - start
+
+
+def default_monitors() -> list:
+    return [
+        AttributionMonitor(methods=["IntegratedGradients", "Saliency", "LayerGradCam"]),
+        FeatureMapMonitor(),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=60_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    train, val = mnist_sized(args.samples)
+    plain, monitored = [], []
+    for _ in range(args.repeats):
+        plain.append(fit(train, val, args.epochs, []))
+        monitored.append(fit(train, val, args.epochs, default_monitors()))
+    print(f"# machine: {machine()}; date: {time.strftime('%Y-%m-%d')}")
+    print(f"fit {args.samples} samples x {args.epochs} epochs, batch 32, {args.repeats} repeats")
+    print("without monitors: " + ", ".join(f"{t:.1f} s" for t in plain))
+    print("with monitors:    " + ", ".join(f"{t:.1f} s" for t in monitored))
+    overhead = min(monitored) / min(plain) - 1
+    print(f"overhead (best of each): {overhead * 100:+.1f} %")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Chunk sizes chosen by measurement: how many rows one forward(+backward) pass should take."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ChunkTuner", "is_out_of_memory", "with_oom_retry"]
+
+_MAX_ROWS = 1024
+_OOM_MESSAGES = ("out of memory", "CUDA error: out of memory")
+
+
+class ChunkTuner:
+    """Picks, once per input shape, the rows per pass that make the model fastest per row,
+    and halves them after an out-of-memory error.
+
+    The calibration times bare forward(+backward) passes of the model on ``r`` copies of the
+    probe rows, for ``r`` doubling from the probe size up to the method's whole work (at most
+    1,024 rows, and on a GPU what the free memory holds); its cost is a fraction of one
+    attribution. The choice is cached for the rest of training.
+
+    Args:
+        backward: the method differentiates (gradient family) or only runs forwards
+            (perturbation family).
+
+    Example:
+        >>> tuner = ChunkTuner(backward=True)
+        >>> net = nn.Linear(4, 2)
+        >>> rows = tuner.rows(net, torch.randn(8, 4), work_rows=400)
+        >>> rows in (8, 16, 32, 64, 128, 256, 400)
+        True
+    """
+
+    def __init__(self, backward: bool = True) -> None:
+        self.backward = backward
+        self.choices: dict[tuple[int, ...], int] = {}
+
+    def rows(self, model: nn.Module, inputs: Tensor, work_rows: int) -> int:
+        """Rows per pass for ``inputs [N, ...]`` when the method runs ``work_rows`` rows."""
+        key = tuple(inputs.shape)
+        if key not in self.choices:
+            self.choices[key] = self._calibrate(model, inputs, work_rows)
+        return self.choices[key]
+
+    def shrink(self, inputs: Tensor) -> int:
+        """Halves the cached choice after an out-of-memory error; returns the new rows."""
+        key = tuple(inputs.shape)
+        self.choices[key] = max(1, self.choices.get(key, inputs.shape[0]) // 2)
+        return self.choices[key]
+
+    def _calibrate(self, model: nn.Module, inputs: Tensor, work_rows: int) -> int:
+        n = inputs.shape[0]
+        ceiling = min(max(work_rows, n), _MAX_ROWS, _memory_rows(model, inputs))
+        candidates = []
+        rows = n
+        while rows < ceiling:
+            candidates.append(rows)
+            rows *= 2
+        candidates.append(ceiling)
+        self._time(model, inputs, candidates[0])  # warm-up
+        per_row = {r: self._time(model, inputs, r) / r for r in candidates}
+        best = min(per_row.values())
+        # The smallest chunk within 5% of the best: same speed, less memory.
+        return next(r for r in candidates if per_row[r] <= best * 1.05)
+
+    def _time(self, model: nn.Module, inputs: Tensor, rows: int) -> float:
+        batch = inputs[torch.arange(rows, device=inputs.device) % inputs.shape[0]]
+        _sync(inputs)
+        start = time.perf_counter()
+        if self.backward:
+            batch.requires_grad_(True)
+            out = model(batch)
+            torch.autograd.grad(out.float().sum(), batch)
+        else:
+            with torch.no_grad():
+                model(batch)
+        _sync(inputs)
+        return time.perf_counter() - start
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an out-of-memory failure (CUDA or CPU allocator)."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(m in str(error) for m in _OOM_MESSAGES)
+
+
+def with_oom_retry(run: Callable[[int], Tensor], rows: int, shrink: Callable[[], int]) -> Tensor:
+    """``run(rows)``; on out-of-memory, frees the cache and retries with ``shrink()`` rows
+    until one row fails too."""
+    while True:
+        try:
+            return run(rows)
+        except Exception as error:
+            if not is_out_of_memory(error) or rows <= 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            rows = shrink()
+
+
+def _memory_rows(model: nn.Module, inputs: Tensor) -> int:
+    """Rows that fit in half the free GPU memory, from one probe pass's peak; no bound on CPU."""
+    if inputs.device.type != "cuda":
+        return _MAX_ROWS
+    free, _ = torch.cuda.mem_get_info(inputs.device)
+    torch.cuda.reset_peak_memory_stats(inputs.device)
+    before = torch.cuda.memory_allocated(inputs.device)
+    batch = inputs.clone().requires_grad_(True)
+    torch.autograd.grad(model(batch).float().sum(), batch)
+    per_row = max(1, (torch.cuda.max_memory_allocated(inputs.device) - before) // inputs.shape[0])
+    return max(inputs.shape[0], int(free * 0.5 // per_row))
+
+
+def _sync(tensor: Tensor) -> None:
+    if tensor.device.type == "cuda":
+        torch.cuda.synchronize(tensor.device)
