@@ -17,7 +17,7 @@ from lightning_xai import AttentionMonitor
 from lightning_xai.guard import attribution_guard
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.render.attention import attention_matrix, infer_patch_grid
-from lightning_xai.render.tokens import token_labels, token_strip, token_table
+from lightning_xai.render.tokens import token_labels
 
 from .conftest import LitClassifier, decode_image, make_trainer, read_events
 
@@ -204,6 +204,3 @@ def test_renderers_and_entropy() -> None:
     assert infer_patch_grid(12, (28, 28)) is None
     plain = attention_matrix(torch.rand(4, 6), cell=5)
     assert plain.shape == (3, 20, 30)
-    strip = token_strip(["good", "bad"], torch.tensor([1.0, -1.0]), title="#0")
-    assert strip.shape[0] == 3 and strip.min() >= 0 and strip.max() <= 1
-    assert "| &lt;pad&gt; | -0.250 |" in token_table(["<pad>"], torch.tensor([-0.25]))

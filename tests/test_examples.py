@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from example_trainers import attention, cifar, mnist, resnet
+from example_trainers import attention, cifar, mnist, resnet, text
 from lightning_xai.methods import snake_case
 
 from .conftest import read_events
@@ -96,3 +96,19 @@ def test_attention_trainer_logs_cls_maps_and_matrices_of_both_layers(tmp_path: P
         assert f"xai/attention/{layer}/cls/sample_01" in images
         assert f"xai/attention/{layer}/entropy" in _tags(log_dir, "scalars")
     assert "xai/attributions/integrated_gradients/sample_01" in images
+
+
+def test_text_trainer_logs_token_strips_tables_and_attention_with_tokens(tmp_path: Path) -> None:
+    text.main(["--smoke", "--num-probes", "2", "--corpus-size", "200", "--log-dir", str(tmp_path)])
+    log_dir = tmp_path / "text" / "version_0"
+    images = _tags(log_dir)
+    assert "xai/tokens/layer_integrated_gradients/sample_01" in images
+    assert "xai/attention/net.encoder.layers.1.self_attn/sample_01" in images
+    tables = _tags(log_dir, "tensors")
+    assert "xai/tokens/layer_integrated_gradients/sample_01/text_summary" in tables
+    events = read_events(log_dir).Tensors(
+        "xai/tokens/layer_integrated_gradients/sample_00/text_summary"
+    )
+    table = events[-1].tensor_proto.string_val[0].decode()
+    assert "| [CLS] |" in table and "&lt;pad&gt;" not in table  # padding is left out
+    assert not any(tag.startswith("xai/errors/") for tag in _tags(log_dir, "scalars"))

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.token_attributions import log_token_attributions
 from lightning_xai.methods import ConfiguredMethod
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
@@ -22,6 +23,7 @@ from lightning_xai.render import (
     titled_row,
     to_display,
 )
+from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.targets import TargetSpec, check_target, resolve_target
 
 __all__ = ["AttributionMonitor"]
@@ -49,6 +51,10 @@ class AttributionMonitor(ProbeMonitor):
 
     ``<method>`` is the snake_case of the name given in ``methods``. Images are drawn for image
     inputs ``[N, C, H, W]``; other inputs get a histogram ``xai/attributions/<method>/values``.
+    Token-id inputs ``[N, L]`` (integers; attribute them with a layer method on the embedding,
+    e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
+    strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
+    :func:`~lightning_xai.callbacks.token_attributions.log_token_attributions`.
 
     Args:
         methods: names (``"IntegratedGradients"`` or ``"integrated_gradients"``,
@@ -64,6 +70,9 @@ class AttributionMonitor(ProbeMonitor):
             default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
             Grad-CAM convention) for upsampled layer maps, which are smooth.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
+            inputs; default: the ids are shown.
+        pad_id: token id of padding, left out of the token pictures.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -87,6 +96,8 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float | None = None,
         image_size: int = 112,
+        vocabulary: Vocabulary | None = None,
+        pad_id: int | None = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
@@ -123,6 +134,9 @@ class AttributionMonitor(ProbeMonitor):
                 "AttributionMonitor: `denormalize` must be (mean, std), a callable or None, got "
                 f"{denormalize!r}."
             )
+        check_vocabulary(vocabulary, pad_id, "AttributionMonitor")
+        self.vocabulary = vocabulary
+        self.pad_id = pad_id
         self.target = target
         self.denormalize = denormalize
         self.view = view
@@ -188,6 +202,11 @@ class AttributionMonitor(ProbeMonitor):
         """Renders and writes one run's pictures (on the writer's thread)."""
         writer = self.writer
         tags = {m.key: m.tag for m in self.methods}
+        if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
+            titles = _titles(outputs, targets, labels)
+            args = (self.vocabulary, self.pad_id)
+            log_token_attributions(writer, step, inputs, results, tags, titles, *args)
+            return
         if inputs.ndim != 4:
             self._warn_once(
                 "not-images",
