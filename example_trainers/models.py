@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CifarNet", "Classifier", "ConvNet", "TextTransformer", "TinyViT", "resnet18"]
+__all__ = [
+    "CifarNet",
+    "Classifier",
+    "ConvNet",
+    "Regressor",
+    "TabularNet",
+    "TextTransformer",
+    "TinyViT",
+    "resnet18",
+]
 
 
 class ConvNet(nn.Module):
@@ -88,6 +97,29 @@ def resnet18(num_classes: int = 10, weights: str | None = None) -> nn.Module:
     net = tv_resnet18(weights=ResNet18_Weights[weights])
     net.fc = nn.Linear(net.fc.in_features, num_classes)
     return net
+
+
+class TabularNet(nn.Module):
+    """Seed 004's networks: ``in_features -> 5 -> 10 -> 15 -> out_features``, a ReLU module
+    after each of the first three layers (``lin1``..``lin4``; ``lin2`` is the tutorial's layer
+    for layer and neuron attributions).
+
+    Input ``[N, in_features]``; output ``[N, out_features]`` (logits, or ``[N, 1]`` values).
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(in_features, 5)
+        self.relu1 = nn.ReLU()
+        self.lin2 = nn.Linear(5, 10)
+        self.relu2 = nn.ReLU()
+        self.lin3 = nn.Linear(10, 15)
+        self.relu3 = nn.ReLU()
+        self.lin4 = nn.Linear(15, out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu2(self.lin2(self.relu1(self.lin1(x))))
+        return self.lin4(self.relu3(self.lin3(x)))
 
 
 class TinyViT(nn.Module):
@@ -177,6 +209,38 @@ class Classifier(pl.LightningModule):
         loss = F.cross_entropy(logits, y)
         self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
         self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class Regressor(pl.LightningModule):
+    """Trains ``net`` (output ``[N, 1]``) with the mean squared error; logs ``val_mae`` too."""
+
+    def __init__(self, net: nn.Module, lr: float = 1e-2) -> None:
+        super().__init__()
+        self.net = net
+        self.lr = lr
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        prediction = self(x).squeeze(1)
+        loss = F.mse_loss(prediction, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
+        self.log(f"{stage}_mae", (prediction - y).abs().mean(), prog_bar=stage == "val")
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
