@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import struct
 from pathlib import Path
 
 import pytest
 import torch
 
-from example_trainers import attention, cifar, mnist, resnet, text
+from example_trainers import attention, cifar, mnist, resnet, tabular, text
+from lightning_xai import AttributionMonitor
 from lightning_xai.methods import snake_case
 
 from .conftest import read_events
@@ -112,3 +114,29 @@ def test_text_trainer_logs_token_strips_tables_and_attention_with_tokens(tmp_pat
     table = events[-1].tensor_proto.string_val[0].decode()
     assert "| [CLS] |" in table and "&lt;pad&gt;" not in table  # padding is left out
     assert not any(tag.startswith("xai/errors/") for tag in _tags(log_dir, "scalars"))
+
+
+# The tabular trainer uses issue 3's API (feature_names=, Layer/Neuron methods, bar charts).
+needs_methods = pytest.mark.skipif(
+    "feature_names" not in inspect.signature(AttributionMonitor).parameters,
+    reason="needs the `methods` branch (issue 3) merged: feature_names=, Neuron* methods",
+)
+
+
+@needs_methods
+@pytest.mark.parametrize(
+    ("dataset", "feature"), [("breast_cancer", "worst_area"), ("diabetes", "bmi")]
+)
+def test_tabular_trainer_charts_every_method_with_feature_names(
+    tmp_path: Path, dataset: str, feature: str
+) -> None:
+    args = ["--smoke", "--num-probes", "2", "--dataset", dataset, "--log-dir", str(tmp_path)]
+    tabular.main(args)
+    log_dir = tmp_path / f"tabular_{dataset}" / "version_0"
+    images, scalars = _tags(log_dir), _tags(log_dir, "scalars")
+    for method in tabular.METHODS:
+        assert f"xai/attributions/{snake_case(method)}/sample_01" in images
+        assert f"xai/attributions/{snake_case(method)}/mean_abs" in images
+    assert f"xai/features/integrated_gradients/{feature}" in scalars
+    assert f"xai/features/feature_ablation/{feature}" in scalars
+    assert not any(tag.startswith("xai/errors/") for tag in scalars)
