@@ -125,9 +125,11 @@ def test_callers_get_what_they_asked_for_and_hooks_go_even_on_error() -> None:
     torch.testing.assert_close(outputs, reference)
     assert captured["attn"]["weights"].shape == (1, 2, 5, 5)  # per head, though averaged asked
     assert captured["quiet"]["weights"].shape == (1, 2, 5, 5)  # though none asked
+    fast_path = torch.backends.mha.get_fastpath_enabled()
     with pytest.raises(AssertionError, match="embedding dimension"):
         monitor._capture(model, torch.randn(3, 5, 7), [0])  # a forward that fails inside
     assert _hook_count(model) == 0
+    assert torch.backends.mha.get_fastpath_enabled() == fast_path
 
 
 def test_in_a_trainer_logs_per_head_maps_with_token_labels_and_entropy(tmp_path: Path) -> None:

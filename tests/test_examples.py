@@ -16,6 +16,19 @@ from lightning_xai.methods import snake_case
 from .conftest import read_events
 
 
+@pytest.mark.parametrize("trainer", [attention, cifar, mnist, resnet, tabular, text])
+def test_every_trainer_has_help_with_the_common_options(
+    trainer: object, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        trainer.main(["--help"])  # type: ignore[attr-defined]
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    assert f"python -m {trainer.__name__}" in usage  # type: ignore[attr-defined]
+    for option in ("--max-epochs", "--smoke", "--log-dir", "--num-probes"):
+        assert option in usage
+
+
 def _tags(log_dir: Path, kind: str = "images") -> set[str]:
     return set(read_events(log_dir).Tags()[kind])
 
