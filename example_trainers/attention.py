@@ -23,14 +23,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     pl.seed_everything(args.seed, verbose=False)
+    data: DigitsDataModule | VisionDataModule
     if args.fake_data:
-        data: DigitsDataModule | VisionDataModule = VisionDataModule("mnist", fake=True)
+        data = VisionDataModule("mnist", fake=True)
         denormalize = (data.mean, data.std)
     else:
         data = DigitsDataModule(seed=args.seed)
-        data.setup()
+        data.setup()  # computes the normalisation
         denormalize = ([data.mean], [data.std])
-    data.setup()
     callbacks = [
         # Default: every nn.MultiheadAttention (net.encoder.layers.0.self_attn, ...layers.1...).
         AttentionMonitor(num_probes=args.num_probes, denormalize=denormalize),

@@ -17,7 +17,7 @@ from example_trainers.data import VisionDataModule
 from example_trainers.models import Classifier, ConvNet
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
 
-METHODS = ("Saliency", "IntegratedGradients", "DeepLift")
+METHODS = {"Saliency": None, "IntegratedGradients": {"n_steps": 32}, "DeepLift": None}
 OFFLINE_HINT = (
     "Without the MNIST files, run `python -m example_trainers.digits` (the same ConvNet on "
     "scikit-learn's digits, no download) or pass `--fake-data` (torchvision FakeData)."
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.exit(2, f"error: {err}\n{OFFLINE_HINT}\n")
     callbacks = [
         AttributionMonitor(
-            methods={"Saliency": None, "IntegratedGradients": {"n_steps": 32}, "DeepLift": None},
+            methods=METHODS,
             num_probes=args.num_probes,
             denormalize=(data.mean, data.std),
         ),

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttentionMonitor
+from lightning_xai.attention import capture_attention
 from lightning_xai.guard import attribution_guard
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.render.attention import attention_matrix, infer_patch_grid
@@ -84,6 +85,10 @@ def _hook_count(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
+def _keep(samples: Any) -> Any:
+    return lambda weights: {"weights": weights[list(samples)]}
+
+
 def _bound(model: nn.Module, **kwargs: Any) -> AttentionMonitor:
     monitor = AttentionMonitor(**kwargs)
     monitor._bind(None, model)  # type: ignore[arg-type]
@@ -97,7 +102,7 @@ def test_captured_weights_equal_a_direct_call_with_per_head_weights() -> None:
     fast_path = torch.backends.mha.get_fastpath_enabled()
     with attribution_guard(model, grad=False):
         reference = model(ids)
-        captured, outputs = monitor._capture(model, ids, list(range(6)))
+        captured, outputs, _ = capture_attention(model, monitor._watched, ids, _keep(range(6)))
         x = model.embedding(ids)
         first = model.encoder.layers[0]
         _, direct = first.self_attn(
@@ -121,13 +126,13 @@ def test_callers_get_what_they_asked_for_and_hooks_go_even_on_error() -> None:
     monitor = _bound(model, samples=(0,), num_probes=3)
     with torch.no_grad():
         reference = model(x)
-        captured, outputs = monitor._capture(model, x, [0])
+        captured, outputs, _ = capture_attention(model, monitor._watched, x, _keep([0]))
     torch.testing.assert_close(outputs, reference)
     assert captured["attn"]["weights"].shape == (1, 2, 5, 5)  # per head, though averaged asked
     assert captured["quiet"]["weights"].shape == (1, 2, 5, 5)  # though none asked
     fast_path = torch.backends.mha.get_fastpath_enabled()
     with pytest.raises(AssertionError, match="embedding dimension"):
-        monitor._capture(model, torch.randn(3, 5, 7), [0])  # a forward that fails inside
+        capture_attention(model, monitor._watched, torch.randn(3, 5, 7))  # fails inside
     assert _hook_count(model) == 0
     assert torch.backends.mha.get_fastpath_enabled() == fast_path
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -10,6 +10,7 @@ import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
+from lightning_xai.attention import capture_attention
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.probe import BatchTransform
@@ -24,10 +25,6 @@ from lightning_xai.render.tokens import Vocabulary, check_vocabulary, token_labe
 
 __all__ = ["AttentionMonitor"]
 
-# MultiheadAttention.forward(query, key, value, key_padding_mask, need_weights, attn_mask,
-# average_attn_weights, is_causal): where the two switches sit when passed by position.
-_SWITCHES = (("need_weights", 4), ("average_attn_weights", 6))
-
 
 class AttentionMonitor(ProbeMonitor):
     """Draws the per-head attention weights of ``nn.MultiheadAttention`` layers on the probe.
@@ -35,11 +32,9 @@ class AttentionMonitor(ProbeMonitor):
     Attach it to an unchanged ``Trainer``; it needs a validation loop. On global rank zero,
     after every ``every_n_epochs``-th validation epoch (never the sanity check) and after
     ``trainer.validate()`` / ``trainer.test()``, it runs the probe through the model once, with
-    grad off and in eval mode. Hooks on the watched layers make each call return its per-head
-    weights (``need_weights=True, average_attn_weights=False``, which ``nn.TransformerEncoderLayer``
-    turns off) and hand the caller what it asked for; PyTorch's fused fast path, which bypasses
-    the layers, is switched off for that pass. Hooks and the fast-path setting are restored
-    afterwards, even on error. It logs at step ``trainer.global_step``:
+    grad off and in eval mode, recording each watched layer's per-head weights even where the
+    model asks for none (``nn.TransformerEncoderLayer``), see
+    :func:`~lightning_xai.attention.capture_attention`. It logs at step ``trainer.global_step``:
 
     ==============================================  ===========================================
     tag                                             content
@@ -197,7 +192,14 @@ class AttentionMonitor(ProbeMonitor):
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         inputs = self.probe.inputs.clone()
         samples = [k for k in self.samples if k < inputs.shape[0]]
-        captured, outputs = self._capture(pl_module, inputs, samples)
+        captured, outputs, reused = capture_attention(
+            pl_module, self._watched, inputs, lambda weights: _summarise(weights, samples)
+        )
+        for name in reused:
+            self._warn_once(
+                f"reused-{name}",
+                f"layer {name!r} runs more than once per forward; its first call is shown.",
+            )
         for name in self._watched:
             if name not in captured:
                 self._warn_once(
@@ -215,54 +217,6 @@ class AttentionMonitor(ProbeMonitor):
             self.writer.submit(
                 lambda n=name, c=capture: self._log_layer(n, c, cpu, samples, titles, step)
             )
-
-    def _capture(
-        self, pl_module: pl.LightningModule, inputs: Tensor, samples: list[int]
-    ) -> tuple[dict[str, dict[str, Any]], Any]:
-        """One forward pass with hooks that make each watched layer return per-head weights."""
-        captured: dict[str, dict[str, Any]] = {}
-        requested: dict[str, tuple[bool, bool]] = {}
-
-        def before(name: str) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
-            def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-                requested[name] = _requested(args, kwargs)
-                return _forced(args, kwargs)
-
-            return hook
-
-        def after(name: str) -> Callable[..., Any]:
-            def hook(module: nn.Module, args: Any, output: tuple[Tensor, Tensor | None]) -> Any:
-                need, average = requested.pop(name, (True, True))
-                result, weights = output
-                if isinstance(weights, Tensor) and weights.ndim == 4:
-                    if name in captured:
-                        self._warn_once(
-                            f"reused-{name}",
-                            f"layer {name!r} runs more than once per forward; its first call "
-                            "is shown.",
-                        )
-                    else:
-                        captured[name] = _summarise(weights, samples)
-                if not need or weights is None:
-                    return result, None
-                return (result, weights.mean(dim=-3)) if average else output
-
-            return hook
-
-        fast_path = _fast_path_enabled()
-        handles = []
-        try:
-            for name, module in self._watched.items():
-                handles.append(module.register_forward_pre_hook(before(name), with_kwargs=True))
-                handles.append(module.register_forward_hook(after(name)))
-            _set_fast_path(False)  # fused kernels skip the modules and their hooks
-            with torch.no_grad():
-                outputs = pl_module(inputs)
-        finally:
-            for handle in handles:
-                handle.remove()
-            _set_fast_path(fast_path)
-        return captured, outputs
 
     def _log_layer(
         self,
@@ -338,47 +292,13 @@ class AttentionMonitor(ProbeMonitor):
             self.writer.add_image(f"xai/attention/{name}/cls/sample_{k:02d}", panel, step)
 
 
-def _requested(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, bool]:
-    """What the caller asked for: ``(need_weights, average_attn_weights)``."""
-    values = [
-        bool(args[position]) if len(args) > position else bool(kwargs.get(key, True))
-        for key, position in _SWITCHES
-    ]
-    return values[0], values[1]
-
-
-def _forced(
-    args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The call's arguments with per-head weights switched on."""
-    args_list, kwargs = list(args), dict(kwargs)
-    for (key, position), value in zip(_SWITCHES, (True, False), strict=True):
-        if len(args_list) > position:
-            args_list[position] = value
-        else:
-            kwargs[key] = value
-    return tuple(args_list), kwargs
-
-
 def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:
     """Keeps the drawn samples' weights on the CPU and the entropy over the whole probe."""
-    weights = weights.detach()
     kept = [k for k in samples if k < weights.shape[0]]
     return {
         "weights": weights[kept].float().cpu().clone(),
         "entropy": float(attention_entropy(weights).mean()),
     }
-
-
-def _fast_path_enabled() -> bool:
-    mha = getattr(torch.backends, "mha", None)
-    return bool(mha.get_fastpath_enabled()) if mha is not None else False
-
-
-def _set_fast_path(enabled: bool) -> None:
-    mha = getattr(torch.backends, "mha", None)
-    if mha is not None:
-        mha.set_fastpath_enabled(enabled)
 
 
 def _title(k: int, outputs: Tensor | None, labels: Tensor | None) -> str:

@@ -41,23 +41,23 @@ def attention_matrix(
     if weights.ndim != 2:
         raise ValueError(f"attention_matrix: `weights` must be [L, S], got {tuple(weights.shape)}.")
     rows, cols = weights.shape
-    labelled = row_labels is not None and col_labels is not None
-    if labelled and (len(row_labels) != rows or len(col_labels) != cols):  # type: ignore[arg-type]
+    labels = None if row_labels is None or col_labels is None else (row_labels, col_labels)
+    if labels is not None and (len(labels[0]), len(labels[1])) != (rows, cols):
         raise ValueError(
-            f"attention_matrix: got {len(row_labels)} row and {len(col_labels)} column labels "  # type: ignore[arg-type]
+            f"attention_matrix: got {len(labels[0])} row and {len(labels[1])} column labels "
             f"for weights of shape {tuple(weights.shape)}."
         )
     if cell is None:
-        cell = LINE_HEIGHT if labelled else max(1, 192 // max(rows, cols))
+        cell = LINE_HEIGHT if labels is not None else max(1, 192 // max(rows, cols))
     values = weights.detach().float()
     values = values / values.max().clamp(min=1e-12)
     heat = apply_colormap(values[None, None], colormap)[0]
     heat = heat.repeat_interleave(cell, dim=1).repeat_interleave(cell, dim=2)
-    if not labelled:
+    if labels is None:
         return heat
-    left = _label_column(row_labels, cell, right=True)  # type: ignore[arg-type]
+    left = _label_column(labels[0], cell, right=True)
     # Key labels read bottom to top, starting just above their column.
-    top = torch.rot90(_label_column(col_labels, cell, right=False), 1, dims=(1, 2))  # type: ignore[arg-type]
+    top = torch.rot90(_label_column(labels[1], cell, right=False), 1, dims=(1, 2))
     corner = torch.ones(3, top.shape[1], left.shape[2])
     return torch.cat(
         [torch.cat([corner, top], dim=2), torch.cat([left, heat], dim=2)], dim=1
