@@ -1,5 +1,6 @@
 """lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
 
+from lightning_xai.attention import capture_attention
 from lightning_xai.callbacks import (
     AttentionMonitor,
     AttributionMonitor,
@@ -32,6 +33,7 @@ __all__ = [
     "Sink",
     "TensorBoardSink",
     "attribution_guard",
+    "capture_attention",
     "get_method",
     "list_methods",
     "register_method",
