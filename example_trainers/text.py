@@ -1,7 +1,7 @@
 """Seed 003's text workflow: a small transformer classifies generated movie-review sentences;
 LayerIntegratedGradients on the embedding colours each token, AttentionMonitor draws each head.
 
-python -m example_trainers.text          # offline, generated corpus (~30 s on 2 CPU cores)
+python -m example_trainers.text          # offline, generated corpus (~15 s on 2 CPU cores)
 tensorboard --logdir xai_logs            # IMAGES: xai/tokens/..., xai/attention/...; TEXT tab
 """
 
@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from captum.attr import LayerIntegratedGradients
 from torch import Tensor
 
 from example_trainers.common import fit_and_report, make_parser
 from example_trainers.models import Classifier, TextTransformer
 from example_trainers.sentiment import SentimentDataModule
-from lightning_xai import AttentionMonitor, AttributionMonitor, MethodSpec, register_method
-from lightning_xai.methods import list_methods
-
-if "LayerIntegratedGradients" not in list_methods():  # registered by the full Captum catalog
-    register_method(MethodSpec.from_captum(LayerIntegratedGradients, default_chunk=64))
+from lightning_xai import AttentionMonitor, AttributionMonitor
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

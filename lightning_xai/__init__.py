@@ -9,7 +9,9 @@ from lightning_xai.callbacks import (
 )
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
+    BaselineStrategy,
     ConfiguredMethod,
+    GradCamPlusPlus,
     MethodSpec,
     get_method,
     list_methods,
@@ -24,9 +26,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionMonitor",
     "AttributionMonitor",
+    "BaselineStrategy",
     "ConfiguredMethod",
     "FeatureMapMonitor",
     "FileSink",
+    "GradCamPlusPlus",
     "MethodSpec",
     "Probe",
     "ProbeMonitor",

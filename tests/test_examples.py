@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import struct
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 import torch
 
 from example_trainers import attention, cifar, mnist, resnet, tabular, text
-from lightning_xai import AttributionMonitor
 from lightning_xai.methods import snake_case
 
 from .conftest import read_events
@@ -129,14 +127,6 @@ def test_text_trainer_logs_token_strips_tables_and_attention_with_tokens(tmp_pat
     assert not any(tag.startswith("xai/errors/") for tag in _tags(log_dir, "scalars"))
 
 
-# The tabular trainer uses issue 3's API (feature_names=, Layer/Neuron methods, bar charts).
-needs_methods = pytest.mark.skipif(
-    "feature_names" not in inspect.signature(AttributionMonitor).parameters,
-    reason="needs the `methods` branch (issue 3) merged: feature_names=, Neuron* methods",
-)
-
-
-@needs_methods
 @pytest.mark.parametrize(
     ("dataset", "feature"), [("breast_cancer", "worst_area"), ("diabetes", "bmi")]
 )

@@ -9,10 +9,12 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from typing_extensions import override
 
 from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
-from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
     SIGNS,
@@ -45,16 +47,25 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/attributions/<method>/sample_<k>``      attribution of probe sample k over the input
     ``xai/panels/sample_<k>``                     input beside every method; title: label,
                                                   prediction and its probability
+    ``xai/attributions/<method>/mean_abs``        1-D attributions (tabular inputs, 1-D
+                                                  layers): bar chart of the mean |attribution|
+    ``xai/features/<method>/<feature>``           tabular inputs: that mean per input feature
     ``xai/time/<method>``                         seconds the method took
     ``xai/errors/<method>``                       failures so far (only once one happened)
     ============================================  =============================================
 
-    ``<method>`` is the snake_case of the name given in ``methods``. Images are drawn for image
-    inputs ``[N, C, H, W]``; other inputs get a histogram ``xai/attributions/<method>/values``.
+    ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
+    inputs ``[N, C, H, W]`` (and spatial layers, upsampled) are drawn over the input; 1-D ones
+    (tabular inputs ``[N, F]``, a ``Linear`` layer's units) are bar charts; other shapes get a
+    histogram ``xai/attributions/<method>/values``.
     Token-id inputs ``[N, L]`` (integers; attribute them with a layer method on the embedding,
     e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
     strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
     :func:`~lightning_xai.callbacks.token_attributions.log_token_attributions`.
+
+    Every method is checked against the model once the probe exists (before the first training
+    step): layer output shapes for ``neuron_selector``, baselines, model quirks (see
+    :class:`~lightning_xai.methods.quirks.ModelSurvey`).
 
     Args:
         methods: names (``"IntegratedGradients"`` or ``"integrated_gradients"``,
@@ -73,6 +84,8 @@ class AttributionMonitor(ProbeMonitor):
         vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
             inputs; default: the ids are shown.
         pad_id: token id of padding, left out of the token pictures.
+        feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
+            ``xai/features/...`` tags); default ``feature_<i>``.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -98,6 +111,7 @@ class AttributionMonitor(ProbeMonitor):
         image_size: int = 112,
         vocabulary: Vocabulary | None = None,
         pad_id: int | None = None,
+        feature_names: Sequence[str] | None = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
@@ -137,6 +151,17 @@ class AttributionMonitor(ProbeMonitor):
         check_vocabulary(vocabulary, pad_id, "AttributionMonitor")
         self.vocabulary = vocabulary
         self.pad_id = pad_id
+        if feature_names is not None and (
+            isinstance(feature_names, str)
+            or not isinstance(feature_names, Sequence)
+            or not all(isinstance(n, str) for n in feature_names)
+        ):
+            raise TypeError(
+                "AttributionMonitor: `feature_names` must be a sequence of strings, got "
+                f"{feature_names!r}."
+            )
+        self.feature_names = None if feature_names is None else list(feature_names)
+        self._checked = False
         self.target = target
         self.denormalize = denormalize
         self.view = view
@@ -154,6 +179,23 @@ class AttributionMonitor(ProbeMonitor):
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for method in self.methods:
             method.bind(pl_module)
+        self._checked = False
+
+    @override
+    def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
+        super()._ensure_probe(pl_module, loaders)
+        if self.probe.ready and not self._checked:
+            self._check_with_probe(pl_module)
+
+    def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
+        """Checks each method against the probe and one surveyed forward of it: the first
+        moment the input shapes are known, still before the first training step."""
+        inputs = _model_inputs(self.probe.inputs, pl_module)
+        check_feature_names(self.feature_names, inputs, "AttributionMonitor")
+        survey = ModelSurvey.run(pl_module, inputs)
+        for method in self.methods:
+            method.check(inputs, survey)
+        self._checked = True
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
         outputs = pl_module(_model_inputs(self.probe.inputs, pl_module))
@@ -202,19 +244,29 @@ class AttributionMonitor(ProbeMonitor):
         """Renders and writes one run's pictures (on the writer's thread)."""
         writer = self.writer
         tags = {m.key: m.tag for m in self.methods}
+        titles = _titles(outputs, targets, labels)
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
-            titles = _titles(outputs, targets, labels)
             args = (self.vocabulary, self.pad_id)
             log_token_attributions(writer, step, inputs, results, tags, titles, *args)
             return
-        if inputs.ndim != 4:
+        charts = {k: a for k, a in results.items() if a.ndim == 2}
+        maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
+        if charts:
+            units = {m.key for m in self.methods if m.spec.output == "layer"}
+            log_feature_charts(
+                [writer], charts, tags, step, unit_keys=units, feature_names=self.feature_names,
+                titles=titles, panels=inputs.ndim == 2,
+            )  # fmt: skip
+        others = {k: a for k, a in results.items() if k not in charts and k not in maps}
+        if others:
             self._warn_once(
                 "not-images",
-                f"images are drawn for [N, C, H, W] inputs; inputs of shape {tuple(inputs.shape)} "
-                "get a histogram of attribution values per method.",
+                f"pictures are drawn for [N, C, H, W] and [N, F] attributions; those of shape "
+                f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
             )
-            for key, attribution in results.items():
+            for key, attribution in others.items():
                 writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+        if not maps:
             return
         small = to_display(inputs, self.denormalize)
         shown = enlarge(small, self.image_size)
@@ -224,9 +276,8 @@ class AttributionMonitor(ProbeMonitor):
                 render_attribution(attr, small, self.view, self.sign, outlier[key]),
                 self.image_size,
             )
-            for key, attr in results.items()
+            for key, attr in maps.items()
         }
-        titles = _titles(outputs, targets, labels)
         for k in range(inputs.shape[0]):
             for key, picture in pictures.items():
                 writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)

@@ -24,6 +24,8 @@ _ON_ERROR = ("warn", "raise")
 _CAPTUM_NOTICES = (
     "Input Tensor .* did not already require gradients",
     "Setting forward, backward hooks and attributes on non-linear",
+    "Setting backward hooks on ReLU activations",
+    "You are providing multiple inputs for Lime / Kernel SHAP",
 )
 
 

@@ -1,7 +1,10 @@
 """Attribution methods: the registry, Captum's entries, and a configured method."""
 
 from lightning_xai.methods import captum_catalog as _captum_catalog  # noqa: F401  (registers)
+from lightning_xai.methods.baselines import BaselineStrategy, gaussian_blur
 from lightning_xai.methods.configured import ConfiguredMethod
+from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
+from lightning_xai.methods.quirks import ModelSurvey
 from lightning_xai.methods.registry import (
     MethodSpec,
     get_method,
@@ -11,8 +14,12 @@ from lightning_xai.methods.registry import (
 )
 
 __all__ = [
+    "BaselineStrategy",
     "ConfiguredMethod",
+    "GradCamPlusPlus",
     "MethodSpec",
+    "ModelSurvey",
+    "gaussian_blur",
     "get_method",
     "list_methods",
     "register_method",

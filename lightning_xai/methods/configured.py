@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
+from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
+from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
+from lightning_xai.methods.checks import check_method
+from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 
 __all__ = ["ConfiguredMethod"]
 
-Baselines = float | Tensor | Callable[[Tensor], Tensor] | None
+NeuronSelector = int | tuple[int | slice, ...] | Callable[[Tensor], Tensor]
 _NOISE_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 _NOISE_DEFAULTS = {"nt_samples": 10, "stdevs": 0.2}
 _NOISE_KEYS = ("nt_type", "nt_samples", "nt_samples_batch_size", "stdevs")
 _NOISE_NAME = re.compile(r"^(?:NoiseTunnel|noise_tunnel)\((\w+)\)$")
 _MANAGED = {"self", "forward_func", "model", "layer", "inputs", "target", "baselines", "args"}
-_MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args"}
+_MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "neuron_selector"}
 _PATCHES_PER_SIDE = 7
+_PIP_NAMES = {"sklearn": "scikit-learn"}
 
 
 class ConfiguredMethod:
@@ -34,10 +42,16 @@ class ConfiguredMethod:
             ``"integrated_gradients"``), ``"NoiseTunnel(<name>)"``, or any label when
             ``options["method"]`` names the algorithm.
         options: keyword options. ``method``: algorithm name. ``layer``: dotted module name for
-            layer methods (default: the last ``Conv2d``). ``baselines``: a float, a tensor, or a
-            callable ``inputs -> baselines``. ``noise_tunnel``: ``"smoothgrad"``,
-            ``"smoothgrad_sq"``, ``"vargrad"`` or a dict of NoiseTunnel options. Every other
-            key goes to the algorithm's constructor or its ``attribute`` call, whichever takes it.
+            layer and neuron methods (default: the last ``Conv2d``). ``neuron_selector``
+            (``Neuron*``, required): an int (a unit of a 1-D layer), a tuple of indices or
+            slices (one per dimension of the layer's output after the batch), or a callable
+            ``layer_output [N, ...] -> [N]``. ``baselines``: see
+            :class:`~lightning_xai.methods.baselines.BaselineStrategy`. ``noise_tunnel``:
+            ``"smoothgrad"``, ``"smoothgrad_sq"``, ``"vargrad"`` or a dict of NoiseTunnel
+            options. Every other key goes to the algorithm's constructor or its ``attribute``
+            call, whichever takes it. Chunking knobs not given default to the measured rows
+            per forward pass of :mod:`~lightning_xai.methods.captum_catalog`
+            (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``).
         owner: class name used in error messages.
 
     Example:
@@ -72,31 +86,44 @@ class ConfiguredMethod:
         self.key = key
         self.owner = owner
         self.tag = snake_case(key)
+        self.where = f"{owner}: method {key!r} ({self.spec.name})"
         self.layer_name: str | None = opts.pop("layer", None)
-        self.baselines: Baselines = opts.pop("baselines", None)
+        self.neuron_selector: NeuronSelector | None = opts.pop("neuron_selector", None)
+        baselines: BaselineSpec = opts.pop("baselines", None)
         self.noise_tunnel = _noise_tunnel_options(noise, key, owner)
-        self._check_option_types(key)
+        self._check_option_types(key, baselines)
+        self.baselines: BaselineStrategy | None = None
+        if self.spec.baselines != "none":
+            self.baselines = BaselineStrategy(
+                baselines,
+                distribution=self.spec.baselines == "required",
+                min_count=self.spec.min_baselines,
+                where=self.where,
+            )
         init_names = _keywords(self.spec.builder.__init__)
         attr_names = _keywords(self.spec.builder.attribute)
         unknown = sorted(set(opts) - init_names - attr_names)
         if unknown:
             valid = sorted(init_names | attr_names | {"method", "layer", "noise_tunnel"})
-            if self.spec.baselines != "none":
-                valid = sorted({*valid, "baselines"})
+            extra = {"baselines"} if self.spec.baselines != "none" else set()
+            extra |= {"neuron_selector"} if self.spec.needs_neuron else set()
             raise ValueError(
                 f"{owner}: method {key!r} ({self.spec.name}) got unknown options {unknown}. "
-                f"Valid options: {valid}."
+                f"Valid options: {sorted({*valid, *extra})}."
             )
         self.init_kwargs = {k: v for k, v in opts.items() if k in init_names}
         self.attribute_kwargs = {**self.spec.defaults}
         self.attribute_kwargs.update({k: v for k, v in opts.items() if k in attr_names})
         chunk = self.spec.chunk_arg
-        if chunk and self.spec.default_chunk and chunk not in self.attribute_kwargs:
-            self.attribute_kwargs[chunk] = self.spec.default_chunk
+        if chunk == "internal_batch_size" and self.spec.default_chunk:
+            self.attribute_kwargs.setdefault(chunk, self.spec.default_chunk)
         self.layer: nn.Module | None = None
+        self.layer_path: str | None = None
+        self._model: nn.Module | None = None
         self._algorithm: Any = None
+        self._reused: dict[str, int] = {}
 
-    def _check_option_types(self, key: str) -> None:
+    def _check_option_types(self, key: str, baselines: BaselineSpec) -> None:
         if self.layer_name is not None:
             if not self.spec.needs_layer:
                 raise ValueError(
@@ -108,18 +135,31 @@ class ConfiguredMethod:
                     f"{self.owner}: `layer` of method {key!r} must be a dotted module name "
                     f"(str), got {type(self.layer_name).__name__}."
                 )
-        if self.baselines is not None:
-            if self.spec.baselines == "none":
-                raise ValueError(
-                    f"{self.owner}: method {key!r} ({self.spec.name}) takes no `baselines`."
-                )
-            if not isinstance(self.baselines, int | float | Tensor) and not callable(
-                self.baselines
-            ):
-                raise TypeError(
-                    f"{self.owner}: `baselines` of method {key!r} must be a float, a tensor or a "
-                    f"callable inputs -> baselines, got {type(self.baselines).__name__}."
-                )
+        if baselines is not None and self.spec.baselines == "none":
+            raise ValueError(f"{self.where} takes no `baselines`.")
+        selector = self.neuron_selector
+        if not self.spec.needs_neuron:
+            if selector is not None:
+                raise ValueError(f"{self.where} takes no `neuron_selector`, got {selector!r}.")
+            return
+        if selector is None:
+            raise ValueError(
+                f"{self.where} explains one neuron of a layer and needs `neuron_selector`: an "
+                "int (unit of a 1-D layer), a tuple of indices such as (channel, row, col), or "
+                "a callable layer_output -> [N]; got none."
+            )
+        ok = isinstance(selector, int) and not isinstance(selector, bool)
+        ok = ok or callable(selector)
+        ok = ok or (
+            isinstance(selector, tuple)
+            and len(selector) > 0
+            and all(isinstance(i, int | slice) and not isinstance(i, bool) for i in selector)
+        )
+        if not ok:
+            raise TypeError(
+                f"{self.where}: `neuron_selector` must be an int, a tuple of ints/slices or a "
+                f"callable layer_output -> [N], got {selector!r}."
+            )
 
     # -- setup -----------------------------------------------------------------------------
     def bind(self, model: nn.Module) -> None:
@@ -127,40 +167,76 @@ class ConfiguredMethod:
 
         Raises:
             ValueError: the layer is missing; the message lists the candidate layers.
+            ModuleNotFoundError: an optional dependency of the algorithm is missing.
         """
+        missing = [m for m in self.spec.requires if importlib.util.find_spec(m) is None]
+        if missing and "interpretable_model" not in self.init_kwargs:
+            raise ModuleNotFoundError(
+                f"{self.where} fits its surrogate model with {missing[0]}, which is not "
+                f"installed: `pip install {_PIP_NAMES.get(missing[0], missing[0])}`."
+            )
+        self._model = model
+        self._reused = {}
         if self.spec.needs_layer:
             self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
+            self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
             algorithm = self.spec.builder(model, self.layer, **self.init_kwargs)
         else:
             algorithm = self.spec.builder(model, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
+    def check(self, inputs: Tensor, survey: ModelSurvey) -> None:
+        """Validates the method against the probe and what one forward showed; warns about
+        silent failures. See :func:`~lightning_xai.methods.checks.check_method`."""
+        self._reused = check_method(self, inputs, survey)
+
     # -- the work --------------------------------------------------------------------------
     def attribute(self, inputs: Tensor, target: Tensor | None) -> Tensor:
         """Attributions for ``inputs [N, ...]`` towards ``target [N]`` (or ``None``).
 
+        Methods that draw random numbers (``spec.random``) also seed NumPy's global RNG with
+        ``torch.initial_seed()``: call ``torch.manual_seed`` first for a reproducible result
+        (the monitor does, inside a guard that restores every RNG afterwards).
+
         Returns:
-            ``[N, ...]`` like ``inputs`` for primary methods; layer methods return the
-            layer-shaped attribution (see :meth:`to_input_space`).
+            ``[N, ...]`` like ``inputs`` for primary and neuron methods; layer methods return
+            the layer-shaped attribution (see :meth:`to_input_space`).
         """
         if self._algorithm is None:
             raise RuntimeError(f"{self.owner}: method {self.key!r} is not bound to a model yet.")
         kwargs = dict(self.attribute_kwargs)
-        if self.spec.baselines != "none":
-            kwargs["baselines"] = self._baselines(inputs)
+        if self.spec.takes_target:
+            kwargs["target"] = target
+        if self.neuron_selector is not None:
+            kwargs["neuron_selector"] = self.neuron_selector
+        if self.baselines is not None:
+            kwargs["baselines"] = self.baselines(inputs)
         if self.spec.window and "sliding_window_shapes" not in kwargs:
             window = _default_window(inputs.shape)
             kwargs["sliding_window_shapes"] = window
             kwargs.setdefault("strides", window)
         if self.spec.feature_mask and "feature_mask" not in kwargs and inputs.ndim == 4:
             kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
+        rows = self.spec.default_chunk  # rows per forward pass, see captum_catalog
+        if self.spec.chunk_arg == "perturbations_per_eval" and rows:
+            per_eval = rows if self.spec.per_input else max(1, rows // inputs.shape[0])
+            kwargs.setdefault("perturbations_per_eval", per_eval)
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
-        return self._algorithm.attribute(inputs, target=target, **kwargs)
+            per_batch = max(1, NOISE_TUNNEL_ROWS // inputs.shape[0])
+            kwargs.setdefault("nt_samples_batch_size", min(kwargs["nt_samples"], per_batch))
+        if self.spec.random:
+            # Some Captum methods (Layer/NeuronGradientShap) draw from NumPy's global RNG:
+            # seed it from torch's seed (no draw), so that a seeded run is reproducible.
+            np.random.seed(torch.initial_seed() % 2**32)
+        rewrite = per_call_copies(self._model, self._reused) if self._reused else nullcontext()
+        with rewrite:
+            return self._algorithm.attribute(inputs, **kwargs)
 
     def to_input_space(self, attribution: Tensor, inputs: Tensor) -> Tensor:
         """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
-        and upsampled bilinearly; input-shaped attributions are returned as they are."""
+        and upsampled bilinearly; input-shaped and 1-D (``[N, U]``) attributions are returned
+        as they are."""
         if self.spec.output != "layer" or attribution.shape == inputs.shape:
             return attribution
         if attribution.ndim == inputs.ndim >= 3:
@@ -168,18 +244,6 @@ class ConfiguredMethod:
             mode = "bilinear" if inputs.ndim == 4 else "linear"
             return F.interpolate(summed, size=inputs.shape[2:], mode=mode, align_corners=False)
         return attribution
-
-    def _baselines(self, inputs: Tensor) -> Tensor | float | None:
-        value = self.baselines
-        if callable(value) and not isinstance(value, Tensor):
-            value = value(inputs)
-        if isinstance(value, Tensor):
-            return value.to(inputs.device, inputs.dtype)
-        if value is None and self.spec.baselines == "required":
-            return torch.zeros_like(inputs[:1])
-        if isinstance(value, int | float) and self.spec.baselines == "required":
-            return torch.full_like(inputs[:1], float(value))
-        return value
 
 
 def _resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
@@ -234,7 +298,6 @@ def _noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
             f"{owner}: `noise_tunnel` type of method {key!r} must be one of {list(_NOISE_TYPES)}, "
             f"got {merged['nt_type']!r}."
         )
-    merged.setdefault("nt_samples_batch_size", merged["nt_samples"])
     return merged
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from captum.attr import LayerAttribution
+
 __all__ = ["MethodSpec", "get_method", "list_methods", "register_method", "snake_case"]
 
 Builder = Callable[..., Any]
@@ -25,14 +27,33 @@ class MethodSpec:
         name: display name, Captum's class name for Captum's algorithms.
         builder: ``builder(model, layer=None, **init_kwargs)`` -> object with ``attribute``;
             a Captum class works as it is.
-        needs_layer: takes a ``layer`` (``Layer*``, ``GuidedGradCam``): a dotted module name.
+        needs_layer: takes a ``layer`` (``Layer*``, ``Neuron*``, ``GuidedGradCam``,
+            ``InternalInfluence``): a dotted module name.
+        needs_neuron: takes a ``neuron_selector`` (``Neuron*``), checked against the layer's
+            output shape once the probe exists.
+        takes_target: ``attribute`` takes a ``target`` (not ``LayerActivation``, most
+            ``Neuron*``: they explain an activation, not an output).
         output: ``"input"`` (attribution shaped like the inputs) or ``"layer"`` (shaped like
-            the layer's output, upsampled to the input for display).
-        baselines: ``"none"``, ``"optional"`` or ``"required"`` (a distribution of baselines).
+            the layer's output: upsampled to the input when spatial, a bar chart when 1-D).
+        baselines: ``"none"``, ``"optional"`` or ``"required"`` (a distribution of baselines:
+            the SHAP family).
+        min_baselines: least number of baselines in that distribution (2 for DeepLiftShap).
         chunk_arg: the keyword that bounds the work per forward pass, if any.
-        default_chunk: its default here (chosen by measurement, see bench/).
+        default_chunk: rows (inputs) per forward pass by default, chosen by measurement (see
+            bench/README.md). ``internal_batch_size`` counts rows; ``perturbations_per_eval``
+            counts perturbations of the whole probe, so it becomes ``max(1, rows // N)`` for a
+            probe of N samples, except for ``per_input`` methods.
+        per_input: evaluates one input at a time (Lime, KernelShap): its
+            ``perturbations_per_eval`` counts rows.
         window: needs ``sliding_window_shapes`` (Occlusion); the default fits the input.
         feature_mask: accepts ``feature_mask``; the default groups image pixels in patches.
+        needs_spatial: needs inputs with spatial dimensions ``[N, C, H, W]`` (Grad-CAM-like).
+        needs_batch: compares samples with each other (FeaturePermutation): needs >= 2 probes.
+        model_rules: ``"deeplift"`` (rewrites ``nn.ReLU`` and Captum's other supported
+            nonlinear modules; a module called twice per forward breaks it) or ``"guided"``
+            (overrides the backward of ``nn.ReLU`` modules), for the checks on the model.
+        requires: importable modules the algorithm needs (``("sklearn",)`` for Lime's and
+            KernelShap's default surrogate models), checked in ``setup``.
         has_delta: can return a convergence delta (completeness).
         multiplies_by_inputs: attribution is (gradient-like) x (input - baseline).
         random: draws random numbers (runs inside the guard's forked RNG).
@@ -42,12 +63,20 @@ class MethodSpec:
     name: str
     builder: Builder
     needs_layer: bool = False
+    needs_neuron: bool = False
+    takes_target: bool = True
     output: str = "input"
     baselines: str = "none"
+    min_baselines: int = 1
     chunk_arg: str | None = None
     default_chunk: int | None = None
+    per_input: bool = False
     window: bool = False
     feature_mask: bool = False
+    needs_spatial: bool = False
+    needs_batch: bool = False
+    model_rules: str | None = None
+    requires: tuple[str, ...] = ()
     has_delta: bool = False
     multiplies_by_inputs: bool = False
     random: bool = False
@@ -55,7 +84,11 @@ class MethodSpec:
 
     @classmethod
     def from_captum(cls, algorithm: type, **declared: Any) -> MethodSpec:
-        """A spec for a Captum class: needs read off its signatures, ``declared`` on top."""
+        """A spec for a Captum class: needs read off its signatures, ``declared`` on top.
+
+        Works for any class with Captum's ``__init__(forward_func, [layer], ...)`` and
+        ``attribute(inputs, ...)`` conventions; ``declared`` may also set ``name``.
+        """
         init = inspect.signature(algorithm.__init__).parameters
         attr = inspect.signature(algorithm.attribute).parameters
         baselines = "none"
@@ -64,7 +97,9 @@ class MethodSpec:
             baselines = "required" if required else "optional"
         derived: dict[str, Any] = {
             "needs_layer": "layer" in init,
-            "output": "layer" if algorithm.__name__.startswith("Layer") else "input",
+            "needs_neuron": "neuron_selector" in attr,
+            "takes_target": "target" in attr,
+            "output": "layer" if issubclass(algorithm, LayerAttribution) else "input",
             "baselines": baselines,
             "chunk_arg": next((a for a in _CHUNK_ARGS if a in attr), None),
             "window": "sliding_window_shapes" in attr,
@@ -74,7 +109,8 @@ class MethodSpec:
         }
         derived.update(declared)
         derived["defaults"] = MappingProxyType(dict(derived.get("defaults", {})))
-        return cls(name=algorithm.__name__, builder=algorithm, **derived)
+        name = derived.pop("name", algorithm.__name__)
+        return cls(name=name, builder=algorithm, **derived)
 
     @property
     def tag(self) -> str:

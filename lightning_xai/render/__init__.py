@@ -2,6 +2,7 @@
 attention maps."""
 
 from lightning_xai.render.attention import attention_matrix, cls_attention_maps
+from lightning_xai.render.bars import bar_chart
 from lightning_xai.render.colormaps import apply_colormap, colormap
 from lightning_xai.render.display import Denormalize, enlarge, to_display
 from lightning_xai.render.grid import (
@@ -26,6 +27,7 @@ __all__ = [
     "Denormalize",
     "apply_colormap",
     "attention_matrix",
+    "bar_chart",
     "cls_attention_maps",
     "colormap",
     "enlarge",

@@ -1,0 +1,154 @@
+"""Checks of a configured method against the probe and the model, before the first step.
+
+They run once the probe exists (``on_train_start`` at the latest, before the first training
+step), after one surveyed forward pass of the probe
+(:class:`~lightning_xai.methods.quirks.ModelSurvey`). Errors are configuration errors and
+always raise; silent failures (a functional ``F.relu`` under DeepLift) warn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from lightning_xai.methods.quirks import ModelSurvey
+
+if TYPE_CHECKING:
+    from lightning_xai.methods.configured import ConfiguredMethod
+
+__all__ = ["check_method", "check_neuron_selector"]
+
+
+def check_method(method: ConfiguredMethod, inputs: Tensor, survey: ModelSurvey) -> dict[str, int]:
+    """Validates ``method`` for ``inputs [N, ...]``; returns the modules to give per-call copies
+    (DeepLift family on a model that calls an activation module more than once).
+
+    Raises:
+        ValueError: the method cannot work on these inputs or this model; the message names
+            the argument or module and the fix.
+    """
+    spec, where = method.spec, method.where
+    if spec.needs_spatial and inputs.ndim < 3:
+        raise ValueError(
+            f"{where} needs inputs with spatial dimensions [N, C, H, W]; the probe is "
+            f"{tuple(inputs.shape)}. Pick a method that is not Grad-CAM based."
+        )
+    if spec.needs_batch and inputs.shape[0] < 2:
+        raise ValueError(
+            f"{where} compares the probe samples with each other and needs `num_probes` >= 2, "
+            f"got {inputs.shape[0]}."
+        )
+    if method.baselines is not None:
+        method.baselines.check(inputs)
+    if method.layer_path is not None:
+        _check_layer(method, survey)
+    reused = _deeplift_reuse(method, survey) if spec.model_rules == "deeplift" else {}
+    if spec.model_rules is not None:
+        _warn_functional(method, survey)
+    return reused
+
+
+def check_neuron_selector(selector: Any, shape: tuple[int, ...], path: str, where: str) -> None:
+    """Validates a ``neuron_selector`` against the layer's output ``shape`` (batch included).
+
+    Raises:
+        ValueError: wrong number of indices, an index out of range, or a callable that does not
+            return one value per sample.
+    """
+    per_sample = shape[1:]
+    if callable(selector):
+        try:
+            picked = selector(torch.zeros(shape))
+        except Exception as err:
+            raise ValueError(
+                f"{where}: the `neuron_selector` callable failed on the output of `layer` "
+                f"{path!r} (shape {shape}): {type(err).__name__}: {err}"
+            ) from None
+        if not isinstance(picked, Tensor) or tuple(picked.shape) != shape[:1]:
+            got = tuple(picked.shape) if isinstance(picked, Tensor) else type(picked).__name__
+            raise ValueError(
+                f"{where}: the `neuron_selector` callable must return one value per sample "
+                f"({shape[0]},) from the output of `layer` {path!r}, got {got}."
+            )
+        return
+    index = (selector,) if isinstance(selector, int) else tuple(selector)
+    if len(index) != len(per_sample):
+        example = tuple(0 for _ in per_sample)
+        raise ValueError(
+            f"{where}: `neuron_selector` {selector!r} must give {len(per_sample)} index(es), one "
+            f"per dimension of the output of `layer` {path!r} {per_sample} (batch excluded), "
+            f"e.g. {example if len(example) > 1 else 0}."
+        )
+    for i, size in zip(index, per_sample, strict=True):
+        if isinstance(i, int) and not -size <= i < size:
+            raise ValueError(
+                f"{where}: `neuron_selector` {selector!r} is out of range for the output of "
+                f"`layer` {path!r} {per_sample} (batch excluded)."
+            )
+
+
+def _check_layer(method: ConfiguredMethod, survey: ModelSurvey) -> None:
+    path, where = method.layer_path or "", method.where
+    calls = survey.calls.get(path, 0)
+    if calls == 0:
+        raise ValueError(
+            f"{where}: `layer` {path!r} is not called in the model's forward; pick a layer the "
+            "forward uses."
+        )
+    if calls > 1:
+        warnings.warn(
+            f"{where}: `layer` {path!r} is called {calls} times per forward; Captum sees only "
+            "one of the calls (the last). Give each call its own module to choose.",
+            UserWarning,
+            stacklevel=5,
+        )
+    shape = survey.output_shapes.get(path)
+    if shape is None:
+        return
+    if method.spec.needs_spatial and method.spec.output == "layer" and len(shape) < 3:
+        raise ValueError(
+            f"{where}: `layer` {path!r} outputs shape {shape}, without spatial dimensions; "
+            "pick a conv layer."
+        )
+    if method.neuron_selector is not None:
+        check_neuron_selector(method.neuron_selector, shape, path, where)
+
+
+def _deeplift_reuse(method: ConfiguredMethod, survey: ModelSurvey) -> dict[str, int]:
+    where = method.where
+    reused = survey.deeplift_reused()
+    if method.layer_path in reused:
+        raise ValueError(
+            f"{where}: `layer` {method.layer_path!r} is an activation called "
+            f"{reused[method.layer_path]} times per forward; DeepLift needs one module per call. "
+            "Pick another layer, or give each call its own module."
+        )
+    for name, calls in reused.items():
+        module = survey.modules[name]
+        if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+            raise ValueError(
+                f"{where}: module {name!r} ({type(module).__name__}) is called {calls} times per "
+                "forward and holds parameters or buffers; DeepLift needs one module per call: "
+                "give each call its own module."
+            )
+    return reused
+
+
+def _warn_functional(method: ConfiguredMethod, survey: ModelSurvey) -> None:
+    rules = method.spec.model_rules or ""
+    missed = survey.unrewritten(rules)
+    if not missed:
+        return
+    modules = "Captum's supported nonlinear modules" if rules == "deeplift" else "nn.ReLU modules"
+    calls = ", ".join(f"{op} ({n}x)" for op, n in missed.items())
+    warnings.warn(
+        f"{method.where}: the model calls {calls} outside {modules}; {method.spec.name} only "
+        "changes the backward pass of those modules, so at these calls its rule is the plain "
+        "gradient and the attributions are not what the method promises. Use one nn.ReLU "
+        "(nn.Sigmoid, ...) module per call instead of the functional form.",
+        UserWarning,
+        stacklevel=5,
+    )
