@@ -118,8 +118,11 @@ def test_dead_channel_fraction_is_exact(tmp_path: Path) -> None:
     with torch.no_grad():  # ReLU'(0) = 0: these channels get no gradient and stay zero
         model.net.conv2.weight[forced] = 0
         model.net.conv2.bias[forced] = 0
-    raw = FeatureMapMonitor(layers="net.conv2", activation=None, samples=())
-    relu = FeatureMapMonitor(layers=["net.conv2"], samples=(1,))  # the default: ReLU first
+    # Both write the same tags: inline writes keep their events interleaved raw, relu, ...
+    raw = FeatureMapMonitor(
+        layers="net.conv2", activation=None, samples=(), background_writes=False
+    )
+    relu = FeatureMapMonitor(layers=["net.conv2"], samples=(1,), background_writes=False)
     make_trainer(tmp_path, [raw, relu], max_epochs=2).fit(model, datamodule=DigitsData())
     events = read_events(tmp_path / "tb" / "version_0")
     values = [e.value for e in events.Scalars("xai/health/net.conv2/dead_fraction")]
@@ -287,14 +290,16 @@ class _TwiceNet(nn.Module):
         return self.fc(self.conv(torch.relu(self.conv(x))).flatten(1))
 
 
-def test_reused_layer_and_short_probe_warn(tmp_path: Path) -> None:
-    monitor = FeatureMapMonitor(samples=(0, 1), max_channels=1)
+def test_reused_layer_warns_and_samples_beyond_the_probe_fail(tmp_path: Path) -> None:
+    one = DigitsData(n_val=1).val_set.tensors[0]  # an explicit probe of one sample
+    with pytest.raises(ValueError, match=r"`samples` must be distinct positions in \[0, 1\)"):
+        FeatureMapMonitor(samples=(0, 1), probe=one)
+    monitor = FeatureMapMonitor(samples=(0,), max_channels=1, probe=one)
     model = LitClassifier(_TwiceNet())
     with pytest.warns(UserWarning) as record:
         make_trainer(tmp_path, [monitor]).validate(model, datamodule=DigitsData(n_val=1))
     messages = " ".join(str(w.message) for w in record)
     assert "'net.conv' runs more than once per forward; its first call is shown" in messages
-    assert "the probe holds 1 samples; `samples` [0, 1] beyond it are skipped" in messages
     first = model.net.conv(monitor.probe.inputs)[0, 0]
     shown = monitor.latest["net.conv"]["feature_maps"][0][0, ::4, ::4]  # 8 x 8 map, scale 4
     torch.testing.assert_close(shown, _minmax(first), atol=1e-6, rtol=0)
