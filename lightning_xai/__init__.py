@@ -1,6 +1,12 @@
 """lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
 
-from lightning_xai.callbacks import AttributionMonitor, FeatureMapMonitor, ProbeMonitor
+from lightning_xai.attention import capture_attention
+from lightning_xai.callbacks import (
+    AttentionMonitor,
+    AttributionMonitor,
+    FeatureMapMonitor,
+    ProbeMonitor,
+)
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
     BaselineStrategy,
@@ -18,6 +24,7 @@ from lightning_xai.targets import resolve_target
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionMonitor",
     "AttributionMonitor",
     "BaselineStrategy",
     "ConfiguredMethod",
@@ -30,6 +37,7 @@ __all__ = [
     "Sink",
     "TensorBoardSink",
     "attribution_guard",
+    "capture_attention",
     "get_method",
     "list_methods",
     "register_method",

@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
+from lightning_xai.callbacks.token_attributions import log_token_attributions
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
@@ -24,6 +25,7 @@ from lightning_xai.render import (
     titled_row,
     to_display,
 )
+from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.targets import TargetSpec, check_target, resolve_target
 
 __all__ = ["AttributionMonitor"]
@@ -56,6 +58,10 @@ class AttributionMonitor(ProbeMonitor):
     inputs ``[N, C, H, W]`` (and spatial layers, upsampled) are drawn over the input; 1-D ones
     (tabular inputs ``[N, F]``, a ``Linear`` layer's units) are bar charts; other shapes get a
     histogram ``xai/attributions/<method>/values``.
+    Token-id inputs ``[N, L]`` (integers; attribute them with a layer method on the embedding,
+    e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
+    strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
+    :func:`~lightning_xai.callbacks.token_attributions.log_token_attributions`.
 
     Every method is checked against the model once the probe exists (before the first training
     step): layer output shapes for ``neuron_selector``, baselines, model quirks (see
@@ -75,6 +81,9 @@ class AttributionMonitor(ProbeMonitor):
             default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
             Grad-CAM convention) for upsampled layer maps, which are smooth.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
+            inputs; default: the ids are shown.
+        pad_id: token id of padding, left out of the token pictures.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
         calibrate_chunks: measure the rows per forward pass on the first run per input
@@ -104,6 +113,8 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float | None = None,
         image_size: int = 112,
+        vocabulary: Vocabulary | None = None,
+        pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
         num_probes: int = 16,
         probe_seed: int = 0,
@@ -142,6 +153,9 @@ class AttributionMonitor(ProbeMonitor):
                 "AttributionMonitor: `denormalize` must be (mean, std), a callable or None, got "
                 f"{denormalize!r}."
             )
+        check_vocabulary(vocabulary, pad_id, "AttributionMonitor")
+        self.vocabulary = vocabulary
+        self.pad_id = pad_id
         if feature_names is not None and (
             isinstance(feature_names, str)
             or not isinstance(feature_names, Sequence)
@@ -240,6 +254,10 @@ class AttributionMonitor(ProbeMonitor):
         writer = self.writer
         tags = {m.key: m.tag for m in self.methods}
         titles = _titles(outputs, targets, labels)
+        if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
+            args = (self.vocabulary, self.pad_id)
+            log_token_attributions(writer, step, inputs, results, tags, titles, *args)
+            return
         charts = {k: a for k, a in results.items() if a.ndim == 2}
         maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
         if charts:

@@ -1,5 +1,7 @@
-"""Rendering with torch ops: colormaps, normalisation, heat maps, panels, tile grids."""
+"""Rendering with torch ops: colormaps, normalisation, heat maps, panels, tile grids, tokens,
+attention maps."""
 
+from lightning_xai.render.attention import attention_matrix, cls_attention_maps
 from lightning_xai.render.bars import bar_chart
 from lightning_xai.render.colormaps import apply_colormap, colormap
 from lightning_xai.render.display import Denormalize, enlarge, to_display
@@ -15,6 +17,7 @@ from lightning_xai.render.grid import (
 )
 from lightning_xai.render.heatmap import SIGNS, VIEWS, normalize_attribution, render_attribution
 from lightning_xai.render.panel import hstack, text_strip, titled_row
+from lightning_xai.render.tokens import token_strip, token_table
 
 __all__ = [
     "KERNEL_VIEWS",
@@ -23,7 +26,9 @@ __all__ = [
     "VIEWS",
     "Denormalize",
     "apply_colormap",
+    "attention_matrix",
     "bar_chart",
+    "cls_attention_maps",
     "colormap",
     "enlarge",
     "feature_map_tiles",
@@ -38,4 +43,6 @@ __all__ = [
     "tile_grid",
     "titled_row",
     "to_display",
+    "token_strip",
+    "token_table",
 ]

@@ -1,0 +1,84 @@
+"""Token attributions of text models: the pictures and tables the AttributionMonitor logs for
+token-id inputs ``[N, L]`` (kept apart from its image and chart logging)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor
+
+from lightning_xai.render.tokens import Vocabulary, token_labels, token_strip, token_table
+from lightning_xai.sinks import Sink
+
+__all__ = ["log_token_attributions", "token_scores"]
+
+
+def token_scores(attribution: Tensor, ids: Tensor) -> Tensor | None:
+    """One score per token: ``[N, L, ...]`` summed over the trailing dimensions (e.g. the
+    embedding dimension of a LayerIntegratedGradients attribution on an ``nn.Embedding``).
+
+    Args:
+        attribution: ``[N, L, ...]``.
+        ids: token ids ``[N, L]``.
+
+    Returns:
+        ``[N, L]``, or ``None`` when the attribution does not start with ``[N, L]``.
+    """
+    if attribution.shape[:2] != ids.shape:
+        return None
+    return attribution.reshape(*ids.shape, -1).sum(dim=-1)
+
+
+def log_token_attributions(
+    sink: Sink,
+    step: int,
+    ids: Tensor,
+    results: Mapping[str, Tensor],
+    tags: Mapping[str, str],
+    titles: Sequence[str],
+    vocabulary: Vocabulary | None = None,
+    pad_id: int | None = None,
+) -> list[str]:
+    """Writes, per method and probe sample, the coloured token strip and a Markdown table:
+
+    ==========================================  ==============================================
+    tag                                         content
+    ==========================================  ==============================================
+    ``xai/tokens/<method>/sample_<k>``          image: the sentence, each token on a colour for
+                                                its attribution (green +, red -), scaled by the
+                                                sample's largest |attribution|; title line
+    ``xai/tokens/<method>/sample_<k>``          text: a table token | attribution (TensorBoard
+                                                stores it as ``.../sample_<k>/text_summary``)
+    ``xai/attributions/<method>/values``        histogram, for attributions not ``[N, L, ...]``
+    ==========================================  ==============================================
+
+    Padding (``pad_id``) is left out. Returns the keys whose attributions were not per token.
+
+    Args:
+        sink: where to write.
+        step: the global step.
+        ids: token ids ``[N, L]`` (CPU).
+        results: method key -> attribution ``[N, L, ...]`` (CPU).
+        tags: method key -> snake_case tag.
+        titles: one title per sample.
+        vocabulary: token strings by id; default: the ids.
+        pad_id: padding id, or ``None``.
+    """
+    skipped = []
+    for key, attribution in results.items():
+        scores = token_scores(attribution, ids)
+        if scores is None:
+            sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+            skipped.append(key)
+            continue
+        for k in range(ids.shape[0]):
+            keep = ids[k] != pad_id if pad_id is not None else slice(None)
+            tokens = token_labels(ids[k][keep], vocabulary)
+            values = scores[k][keep]
+            if values.numel() == 0:
+                continue
+            scaled = values / values.abs().max().clamp(min=1e-12)
+            tag = f"xai/tokens/{tags[key]}/sample_{k:02d}"
+            sink.add_image(tag, token_strip(tokens, scaled, title=titles[k]), step)
+            sink.add_text(tag, f"**{titles[k]}**\n\n{token_table(tokens, values)}", step)
+    return skipped
