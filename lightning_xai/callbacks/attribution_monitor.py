@@ -9,9 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from typing_extensions import override
 
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.metrics.runner import MetricRunner, MetricsArg
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
     SIGNS,
@@ -45,6 +47,9 @@ class AttributionMonitor(ProbeMonitor):
                                                   prediction and its probability
     ``xai/time/<method>``                         seconds the method took
     ``xai/errors/<method>``                       failures so far (only once one happened)
+    ``xai/metrics/<metric>/<method>``             quality metric, mean over the probe
+    ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
+    ``xai/time/metric_<metric>/<method>``         seconds the metric took
     ============================================  =============================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Images are drawn for image
@@ -62,6 +67,9 @@ class AttributionMonitor(ProbeMonitor):
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
         outlier_perc: percentage of the attribution mass saturated in the colour scale.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        metrics: quality metrics per method: names or name -> options (each also takes
+            ``every_n_epochs``), see :class:`~lightning_xai.metrics.MetricRunner` and
+            :func:`~lightning_xai.metrics.list_metrics`.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
@@ -84,6 +92,7 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float = 2.0,
         image_size: int = 112,
+        metrics: MetricsArg = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
@@ -125,9 +134,19 @@ class AttributionMonitor(ProbeMonitor):
         self.outlier_perc = outlier_perc
         self.image_size = image_size
         self.latest: dict[str, Tensor] = {}
+        self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "metrics": self.metrics.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.metrics.load_state_dict(state_dict.get("metrics", {}))
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for method in self.methods:
@@ -140,13 +159,14 @@ class AttributionMonitor(ProbeMonitor):
             outputs = pl_module(inputs)
         targets = resolve_target(self.target, outputs, labels)
         results: dict[str, Tensor] = {}
+        self.metrics.begin(trainer, step, self._sinks or [], self._failed, self.probe.seed)
         for method in self.methods:
             start = perf_counter()
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.
             torch.manual_seed(self.probe.seed)
             try:
-                attribution = method.attribute(inputs, targets)
+                attribution = self.metrics.attribute(method, inputs, targets)
                 mapped = method.to_input_space(attribution, inputs).detach().float().cpu()
                 if not torch.isfinite(mapped).all():
                     raise FloatingPointError("the attributions contain NaN or inf")
@@ -156,6 +176,8 @@ class AttributionMonitor(ProbeMonitor):
             results[method.key] = mapped
             for sink in self._sinks or []:
                 sink.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
+            self.metrics.evaluate(pl_module, method, inputs, targets, mapped)
+        self.metrics.compare(results, {m.key: m.tag for m in self.methods})
         self.latest = results
         self._log_pictures(step, inputs.cpu(), outputs.detach().float().cpu(), targets, labels)
 

@@ -136,8 +136,11 @@ class ConfiguredMethod:
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
     # -- the work --------------------------------------------------------------------------
-    def attribute(self, inputs: Tensor, target: Tensor | None) -> Tensor:
+    def attribute(self, inputs: Tensor, target: Tensor | None, **overrides: Any) -> Tensor:
         """Attributions for ``inputs [N, ...]`` towards ``target [N]`` (or ``None``).
+
+        ``overrides`` replace configured ``attribute`` keywords for this call only (e.g. a
+        larger ``internal_batch_size`` for a larger batch).
 
         Returns:
             ``[N, ...]`` like ``inputs`` for primary methods; layer methods return the
@@ -156,7 +159,22 @@ class ConfiguredMethod:
             kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
+        kwargs.update(overrides)
         return self._algorithm.attribute(inputs, target=target, **kwargs)
+
+    def attribute_with_delta(self, inputs: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor]:
+        """:meth:`attribute` and the convergence delta of the same call (``spec.has_delta``).
+
+        Returns:
+            ``(attribution, delta)``; ``delta`` is ``[N]``, or ``[N * draws]`` for methods that
+            average draws (GradientShap, NoiseTunnel).
+        """
+        if not self.spec.has_delta:
+            raise ValueError(
+                f"{self.owner}: method {self.key!r} ({self.spec.name}) has no convergence delta."
+            )
+        attribution, delta = self.attribute(inputs, target, return_convergence_delta=True)
+        return attribution, delta
 
     def to_input_space(self, attribution: Tensor, inputs: Tensor) -> Tensor:
         """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
