@@ -9,6 +9,7 @@ from lightning_xai.methods import (
     list_methods,
     register_method,
 )
+from lightning_xai.metrics import MetricSpec, get_metric, list_metrics, register_metric
 from lightning_xai.probe import Probe
 from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
 from lightning_xai.targets import resolve_target
@@ -20,13 +21,17 @@ __all__ = [
     "ConfiguredMethod",
     "FileSink",
     "MethodSpec",
+    "MetricSpec",
     "Probe",
     "ProbeMonitor",
     "Sink",
     "TensorBoardSink",
     "attribution_guard",
     "get_method",
+    "get_metric",
     "list_methods",
+    "list_metrics",
     "register_method",
+    "register_metric",
     "resolve_target",
 ]

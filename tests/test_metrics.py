@@ -27,6 +27,7 @@ from lightning_xai.metrics import (
     get_metric,
     infidelity,
     insertion,
+    list_metrics,
     randomized_copy,
     rank,
     sensitivity_max,
@@ -373,3 +374,30 @@ def test_drift_first_run_logs_nothing_identical_maps_give_one(net: nn.Module, pr
 def test_bad_metric_arguments(metrics, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         MetricRunner(metrics, owner="AttributionMonitor")
+
+
+class ZeroAttribution:
+    """A method that explains nothing: all-zero attributions."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def attribute(self, inputs: Tensor, target: Tensor | None = None) -> Tensor:
+        return torch.zeros_like(inputs)
+
+
+@pytest.mark.parametrize("name", [n for n in list_metrics() if not get_metric(n).cross_method])
+def test_every_metric_is_finite_on_all_zero_attributions(name: str, net: nn.Module, probe) -> None:
+    x, target = probe
+    register_method(MethodSpec("ZeroAttribution", ZeroAttribution), overwrite=True)
+    spec = get_metric(name)
+    method = ConfiguredMethod("ZeroAttribution" if name != "completeness" else "DeepLift")
+    method.bind(net)
+    zeros = torch.zeros_like(x)
+    ctx = MetricContext(net, method, x, target, zeros, previous=zeros, first=zeros)
+    options = dict(spec.defaults)
+    if "normalize" in options:
+        options["normalize"] = True  # the least-squares rescaling divides by sum(attr . I)^2
+    result = spec.compute(ctx, **options)
+    for values in result.values() if isinstance(result, dict) else [result]:
+        assert values.shape == (x.shape[0],) and torch.isfinite(values).all(), (name, values)

@@ -48,8 +48,11 @@ class MetricContext:
         """
         chunk = self.method.spec.chunk_arg
         overrides = {}
-        if chunk == "internal_batch_size":  # Captum's floor is the batch size: say it, no warning
-            configured = self.method.attribute_kwargs.get(chunk) or 0
-            overrides[chunk] = max(int(configured), inputs.shape[0])
+        configured = self.method.attribute_kwargs.get(chunk) if chunk else None
+        if chunk == "internal_batch_size" and configured:
+            # Captum's floor is the number of rows it sees (NoiseTunnel multiplies them): ask
+            # for it instead of getting a warning at every call
+            rows = inputs.shape[0] * int(self.method.noise_tunnel.get("nt_samples_batch_size", 1))
+            overrides[chunk] = max(int(configured), rows)
         attribution = self.method.attribute(inputs, targets, **overrides)
         return self.method.to_input_space(attribution, inputs).float()

@@ -30,6 +30,9 @@ class MetricRunner:
     (seconds). Metrics that return several values log ``<metric>_<suffix>`` (drift); cross-method
     metrics log ``<a>_vs_<b>`` in the method slot and time under ``all``.
 
+    State (:meth:`state_dict`, plain CPU tensors): each method's attribution at the first and at
+    the latest run of ``drift``, kept only when ``drift`` is configured.
+
     Args:
         metrics: names, or name -> options (``None`` for the defaults). Every metric also takes
             ``every_n_epochs`` (default 1): it runs when ``(epoch + 1) % every_n_epochs == 0``
@@ -180,7 +183,10 @@ class MetricRunner:
         named = {tags[key]: value for key, value in attributions.items()}
         for name in self._due:
             spec = self.specs[name]
-            if not spec.cross_method or len(named) < 2:
+            if not spec.cross_method:
+                continue
+            if len(named) < 2:
+                self._skip(name, "all", "it compares methods and fewer than two gave attributions")
                 continue
             start = perf_counter()
             try:
