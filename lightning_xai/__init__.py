@@ -17,6 +17,7 @@ from lightning_xai.methods import (
     list_methods,
     register_method,
 )
+from lightning_xai.metrics import MetricSpec, get_metric, list_metrics, register_metric
 from lightning_xai.probe import Probe
 from lightning_xai.sinks import FileSink, Sink, TensorBoardSink
 from lightning_xai.targets import resolve_target
@@ -32,6 +33,7 @@ __all__ = [
     "FileSink",
     "GradCamPlusPlus",
     "MethodSpec",
+    "MetricSpec",
     "Probe",
     "ProbeMonitor",
     "Sink",
@@ -39,7 +41,10 @@ __all__ = [
     "attribution_guard",
     "capture_attention",
     "get_method",
+    "get_metric",
     "list_methods",
+    "list_metrics",
     "register_method",
+    "register_metric",
     "resolve_target",
 ]

@@ -15,6 +15,7 @@ from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
+from lightning_xai.metrics.runner import MetricRunner, MetricsArg
 from lightning_xai.probe import BatchTransform
 from lightning_xai.render import (
     SIGNS,
@@ -52,6 +53,9 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/features/<method>/<feature>``           tabular inputs: that mean per input feature
     ``xai/time/<method>``                         seconds the method took
     ``xai/errors/<method>``                       failures so far (only once one happened)
+    ``xai/metrics/<metric>/<method>``             quality metric, mean over the probe
+    ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
+    ``xai/time/metric_<metric>/<method>``         seconds the metric took
     ============================================  =============================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
@@ -90,6 +94,9 @@ class AttributionMonitor(ProbeMonitor):
             shape (``True``), or use the defaults measured on CPUs (``False``; see
             bench/README.md). Default ``None``: measure on CUDA devices only. Out-of-memory
             errors halve the rows and retry either way.
+        metrics: quality metrics per method: names or name -> options (each also takes
+            ``every_n_epochs``), see :class:`~lightning_xai.metrics.MetricRunner` and
+            :func:`~lightning_xai.metrics.list_metrics`.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -116,6 +123,7 @@ class AttributionMonitor(ProbeMonitor):
         vocabulary: Vocabulary | None = None,
         pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
+        metrics: MetricsArg = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
@@ -175,12 +183,22 @@ class AttributionMonitor(ProbeMonitor):
         self.image_size = image_size
         self.latest: dict[str, Tensor] = {}
         self.calibrate_chunks = calibrate_chunks
+        self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
 
     def _chart_layout(self) -> dict[str, str]:
         return {"seconds per method": r"xai/time/[^/]+$"}
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "metrics": self.metrics.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.metrics.load_state_dict(state_dict.get("metrics", {}))
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         calibrate = self.calibrate_chunks
@@ -220,13 +238,14 @@ class AttributionMonitor(ProbeMonitor):
             outputs = pl_module(inputs)
         targets = resolve_target(self.target, outputs, labels)
         results: dict[str, Tensor] = {}
+        self.metrics.begin(trainer, step, [self.writer], self._failed, self.probe.seed)
         for method in self.methods:
             start = perf_counter()
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.
             torch.manual_seed(self.probe.seed)
             try:
-                attribution = method.attribute(inputs, targets)
+                attribution = self.metrics.attribute(method, inputs, targets)
                 mapped = method.to_input_space(attribution, inputs).detach().float().cpu()
                 if not torch.isfinite(mapped).all():
                     raise FloatingPointError("the attributions contain NaN or inf")
@@ -235,6 +254,8 @@ class AttributionMonitor(ProbeMonitor):
                 continue
             results[method.key] = mapped
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
+            self.metrics.evaluate(pl_module, method, inputs, targets, mapped)
+        self.metrics.compare(results, {m.key: m.tag for m in self.methods})
         self.latest = results
         cpu = (inputs.cpu(), outputs.detach().float().cpu())
         targets = None if targets is None else targets.cpu()

@@ -197,12 +197,15 @@ class ConfiguredMethod:
         self._reused = check_method(self, inputs, survey)
 
     # -- the work --------------------------------------------------------------------------
-    def attribute(self, inputs: Tensor, target: Tensor | None) -> Tensor:
+    def attribute(self, inputs: Tensor, target: Tensor | None, **overrides: Any) -> Tensor:
         """Attributions for ``inputs [N, ...]`` towards ``target [N]`` (or ``None``).
 
         Methods that draw random numbers (``spec.random``) also seed NumPy's global RNG with
         ``torch.initial_seed()``: call ``torch.manual_seed`` first for a reproducible result
         (the monitor does, inside a guard that restores every RNG afterwards).
+
+        ``overrides`` replace configured ``attribute`` keywords for this call only (e.g. a
+        larger ``internal_batch_size`` for a larger batch).
 
         Returns:
             ``[N, ...]`` like ``inputs`` for primary and neuron methods; layer methods return
@@ -225,6 +228,7 @@ class ConfiguredMethod:
             kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
+        kwargs.update(overrides)
         if self.spec.random:
             # Some Captum methods (Layer/NeuronGradientShap) draw from NumPy's global RNG:
             # seed it from torch's seed (no draw), so that a seeded run is reproducible.
@@ -275,6 +279,20 @@ class ConfiguredMethod:
         if self.noise_tunnel:
             chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
         return {k: v for k, v in chunks.items() if k not in kwargs}
+
+    def attribute_with_delta(self, inputs: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor]:
+        """:meth:`attribute` and the convergence delta of the same call (``spec.has_delta``).
+
+        Returns:
+            ``(attribution, delta)``; ``delta`` is ``[N]``, or ``[N * draws]`` for methods that
+            average draws (GradientShap, NoiseTunnel).
+        """
+        if not self.spec.has_delta:
+            raise ValueError(
+                f"{self.owner}: method {self.key!r} ({self.spec.name}) has no convergence delta."
+            )
+        attribution, delta = self.attribute(inputs, target, return_convergence_delta=True)
+        return attribution, delta
 
     def to_input_space(self, attribution: Tensor, inputs: Tensor) -> Tensor:
         """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
