@@ -14,6 +14,7 @@ from typing_extensions import override
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
+from lightning_xai.distributed import ProbeShard
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
 from lightning_xai.probe import BatchTransform
@@ -109,6 +110,8 @@ class AttributionMonitor(ProbeMonitor):
         >>> monitor.latest["Saliency"].shape  # doctest: +SKIP
         torch.Size([16, 1, 28, 28])
     """
+
+    _shards = True
 
     def __init__(
         self,
@@ -237,24 +240,36 @@ class AttributionMonitor(ProbeMonitor):
         with torch.no_grad():
             outputs = pl_module(inputs)
         targets = resolve_target(self.target, outputs, labels)
+        # Each rank explains its share of the probe; every rank gets the whole result.
+        shard = ProbeShard.of(trainer)
+        rows = shard.rows(inputs.shape[0]).to(inputs.device)
+        part, part_targets = inputs[rows], None if targets is None else targets[rows]
         results: dict[str, Tensor] = {}
-        self.metrics.begin(trainer, step, [self.writer], self._failed, self.probe.seed)
+        self.metrics.begin(
+            trainer, step, [self.writer], self._failed, self.probe.seed, shard, inputs.shape[0]
+        )
         for method in self.methods:
             start = perf_counter()
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.
             torch.manual_seed(self.probe.seed)
+            mapped = None
             try:
-                attribution = self.metrics.attribute(method, inputs, targets)
-                mapped = method.to_input_space(attribution, inputs).detach().float().cpu()
+                attribution = self.metrics.attribute(method, part, part_targets)
+                mapped = method.to_input_space(attribution, part).detach().float()
                 if not torch.isfinite(mapped).all():
                     raise FloatingPointError("the attributions contain NaN or inf")
             except Exception as err:
                 self._failed(method.tag, err, step)
+                mapped = None
+            whole = shard.gather(mapped, inputs.shape[0])
+            if whole is None:
+                if mapped is not None:  # another rank failed and warned
+                    self._failed(method.tag, RuntimeError("failed on another rank"), step)
                 continue
-            results[method.key] = mapped
+            results[method.key] = whole.cpu()
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
-            self.metrics.evaluate(pl_module, method, inputs, targets, mapped)
+            self.metrics.evaluate(pl_module, method, part, part_targets, mapped)
         self.metrics.compare(results, {m.key: m.tag for m in self.methods})
         self.latest = results
         cpu = (inputs.cpu(), outputs.detach().float().cpu())

@@ -13,6 +13,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
@@ -49,6 +50,7 @@ class ProbeMonitor(pl.Callback):
     """
 
     _needs_grad: bool = True
+    _shards: bool = False  # True: every rank runs ``_run`` on its share of the probe
     """Whether ``_run`` needs autograd (the guard turns grad on) or not (grad off)."""
 
     def __init__(
@@ -119,6 +121,7 @@ class ProbeMonitor(pl.Callback):
                 f"{type(self).__name__} runs after validation epochs, but the Trainer has "
                 "`limit_val_batches=0`: no validation runs."
             )
+        ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -173,7 +176,7 @@ class ProbeMonitor(pl.Callback):
         return (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def _maybe_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._should_run(trainer) or not trainer.is_global_zero:
+        if not self._should_run(trainer) or not (trainer.is_global_zero or self._shards):
             return
         step = trainer.global_step
         self._writer_for(trainer)
@@ -224,6 +227,8 @@ class ProbeMonitor(pl.Callback):
 
     def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
         """A sink per TensorBoard logger and per logger with ``log_image``; else a file sink."""
+        if self._writer is None and not trainer.is_global_zero:
+            self._writer = BackgroundWriter([], background=False)  # only rank zero writes
         if self._writer is None:
             sinks: list[Sink] = []
             for logger in trainer.loggers:

@@ -6,7 +6,6 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from captum.attr import LayerAttribution
@@ -108,7 +107,7 @@ class MethodSpec:
             "multiplies_by_inputs": "multiply_by_inputs" in init,
         }
         derived.update(declared)
-        derived["defaults"] = MappingProxyType(dict(derived.get("defaults", {})))
+        derived["defaults"] = dict(derived.get("defaults", {}))  # picklable (ddp_spawn)
         name = derived.pop("name", algorithm.__name__)
         return cls(name=name, builder=algorithm, **derived)
 

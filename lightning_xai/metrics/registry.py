@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from torch import Tensor
@@ -58,8 +57,8 @@ class MetricSpec:
                 f"MetricSpec: `direction` must be one of {list(DIRECTIONS)}, got "
                 f"{self.direction!r}."
             )
-        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
-        object.__setattr__(self, "checks", MappingProxyType(dict(self.checks)))
+        object.__setattr__(self, "defaults", dict(self.defaults))
+        object.__setattr__(self, "checks", dict(self.checks))
 
     def options(self, given: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:
         """``defaults`` updated with ``given``, checked.

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from lightning_xai.distributed import ProbeShard
 from lightning_xai.methods import ConfiguredMethod
 from lightning_xai.metrics.context import MetricContext
 from lightning_xai.metrics.registry import MetricSpec, Result, get_metric
@@ -98,6 +99,16 @@ class MetricRunner:
         self.options[name] = spec.options(given, owner)
         self.every[name] = every
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles names, not specs (their functions may be lambdas): for ``ddp_spawn``."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("specs", "_failed")}
+        return {**state, "_failed": None, "_sinks": [], "spec_names": list(self.specs)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        names = state.pop("spec_names")
+        self.__dict__.update(state)
+        self.specs = {name: get_metric(name) for name in names}
+
     @property
     def names(self) -> list[str]:
         """The configured metric names, in the given order."""
@@ -105,7 +116,14 @@ class MetricRunner:
 
     # -- one run ---------------------------------------------------------------------------
     def begin(
-        self, trainer: pl.Trainer, step: int, sinks: Sequence[Sink], failed: Failed, seed: int = 0
+        self,
+        trainer: pl.Trainer,
+        step: int,
+        sinks: Sequence[Sink],
+        failed: Failed,
+        seed: int = 0,
+        shard: ProbeShard | None = None,
+        size: int = 0,
     ) -> list[str]:
         """Starts a run: decides which metrics are due and where results and failures go.
 
@@ -115,6 +133,9 @@ class MetricRunner:
             sinks: where values go.
             failed: ``failed(what, error, step)``, the monitor's fault handler.
             seed: the global RNG is seeded with it before each metric.
+            shard: in a distributed run, this rank's share of the probe: per-sample values
+                are gathered from every rank (a collective) before they are logged.
+            size: the whole probe's size (with ``shard``).
 
         Returns:
             The names of the metrics due at this run.
@@ -124,6 +145,7 @@ class MetricRunner:
         self._due = [n for n in self.specs if not fit or (epoch + 1) % self.every[n] == 0]
         self._deltas = {}
         self._step, self._sinks, self._failed, self._seed = step, list(sinks), failed, seed
+        self._shard, self._size = shard or ProbeShard(None), size
         return list(self._due)
 
     def attribute(self, method: ConfiguredMethod, inputs: Tensor, targets: Tensor | None) -> Tensor:
@@ -162,12 +184,19 @@ class MetricRunner:
                 continue
             start = perf_counter()
             torch.manual_seed(seed)  # the same perturbations at every run (RNG forked by guard)
+            series: dict[str, Tensor] | None = None
             try:
-                result = spec.compute(ctx, **self.options[name])
-                self._log(name, method.tag, result, step, sinks)
+                series = _series(name, spec.compute(ctx, **self.options[name]))
             except Exception as err:
                 self._fail(f"{name}/{method.tag}", err)
+            # Every rank gathers, failed or not, so that the collectives stay paired.
+            gathered = self._gather(series)
+            if series is None:
                 continue
+            if gathered is None:
+                self._fail(f"{name}/{method.tag}", RuntimeError("failed on another rank"))
+                continue
+            self._log(method.tag, gathered, step, sinks)
             seconds = perf_counter() - start
             for sink in sinks:
                 sink.add_scalar(f"xai/time/metric_{name}/{method.tag}", seconds, step)
@@ -193,8 +222,8 @@ class MetricRunner:
                 result = spec.compute(named, **self.options[name])
                 if not isinstance(result, Mapping):
                     raise TypeError(f"a cross-method metric must return a mapping, got {result!r}")
-                for pair, values in result.items():
-                    self._log(name, pair, values, step, sinks)
+                for pair, values in result.items():  # whole-probe values: nothing to gather
+                    self._log(pair, _series(name, values), step, sinks)
             except Exception as err:
                 self._fail(f"{name}/all", err)
                 continue
@@ -202,19 +231,25 @@ class MetricRunner:
                 sink.add_scalar(f"xai/time/metric_{name}/all", perf_counter() - start, step)
 
     # -- logging ---------------------------------------------------------------------------
-    def _log(self, name: str, tag: str, result: Result, step: int, sinks: Sequence[Sink]) -> None:
-        series = (
-            {f"{name}_{k}": v for k, v in result.items()}
-            if isinstance(result, Mapping)
-            else {name: result}
-        )
-        checked = {}
+    def _gather(self, series: dict[str, Tensor] | None) -> dict[str, Tensor] | None:
+        """Per-sample values of every rank (``None`` when any rank failed)."""
+        if self._shard.world == 1:
+            return series
+        keys = sorted(series) if series is not None else []
+        gathered = {}
+        for key in keys or [""]:  # one collective even when this rank failed
+            part = series[key] if series is not None else None
+            whole = self._shard.gather(part, self._size)
+            if whole is None:
+                return None
+            gathered[key] = whole
+        return gathered
+
+    def _log(
+        self, tag: str, series: Mapping[str, Tensor], step: int, sinks: Sequence[Sink]
+    ) -> None:
         for metric, values in series.items():
-            values = values.detach().float().cpu().reshape(-1)
-            if not torch.isfinite(values).all():
-                raise FloatingPointError(f"{metric} gave NaN or inf: {values.tolist()}")
-            checked[metric] = values
-        for metric, values in checked.items():
+            values = values.cpu()
             for sink in sinks:
                 sink.add_scalar(f"xai/metrics/{metric}/{tag}", float(values.mean()), step)
                 sink.add_histogram(f"xai/metrics/{metric}/{tag}/per_sample", values, step)
@@ -241,3 +276,24 @@ class MetricRunner:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._previous = dict(state.get("previous", {}))
         self._first = dict(state.get("first", {}))
+
+
+def _series(name: str, result: Result) -> dict[str, Tensor]:
+    """A metric's result as ``metric name -> per-sample values [N]`` (several for drift),
+    checked finite.
+
+    Raises:
+        FloatingPointError: NaN or inf among the values.
+    """
+    series = (
+        {f"{name}_{k}": v for k, v in result.items()}
+        if isinstance(result, Mapping)
+        else {name: result}
+    )
+    checked = {}
+    for metric, values in series.items():
+        values = values.detach().float().reshape(-1)
+        if not torch.isfinite(values).all():
+            raise FloatingPointError(f"{metric} gave NaN or inf: {values.tolist()}")
+        checked[metric] = values
+    return checked
