@@ -18,7 +18,7 @@ def test_every_registered_method_and_metric_is_in_the_readme() -> None:
 
 
 def test_every_module_the_readme_runs_exists() -> None:
-    modules = set(re.findall(r"python -m ((?:example_trainers|lightning_xai)[\w.]*)", README))
+    modules = set(re.findall(r"python -m ((?:example_trainers|lightning_xai)(?:\.\w+)+)", README))
     assert "example_trainers.digits" in modules
     missing = sorted(m for m in modules if importlib.util.find_spec(m) is None)
     assert not missing, f"README.md runs modules that do not exist: {missing}"
