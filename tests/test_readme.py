@@ -1,0 +1,38 @@
+"""The README names every registered method and metric, and every command it shows exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from lightning_xai import list_methods
+from lightning_xai.metrics import list_metrics
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_every_registered_method_and_metric_is_in_the_readme() -> None:
+    missing = [n for n in [*list_methods(), *list_metrics()] if f"`{n}`" not in README]
+    assert not missing, f"README.md does not mention {missing}"
+
+
+def test_every_module_the_readme_runs_exists() -> None:
+    modules = set(re.findall(r"python -m ((?:example_trainers|lightning_xai)(?:\.\w+)+)", README))
+    assert "example_trainers.digits" in modules
+    missing = sorted(m for m in modules if importlib.util.find_spec(m) is None)
+    assert not missing, f"README.md runs modules that do not exist: {missing}"
+
+
+def test_every_picture_the_readme_shows_exists() -> None:
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures
+    root = Path(__file__).parent.parent
+    assert all((root / p).is_file() for p in pictures), pictures
+
+
+def test_the_two_set_up_commands_come_first() -> None:
+    first = README.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert "bash .ci/setup && .venv/bin/python -m example_trainers.digits" in first
+    assert "bash .ci/setup && .venv/bin/python -m pytest" in first
+    assert README.index("```bash") < README.index("## ")
