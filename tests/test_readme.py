@@ -6,14 +6,17 @@ import importlib.util
 import re
 from pathlib import Path
 
-from lightning_xai import list_methods
-from lightning_xai.metrics import list_metrics
+from lightning_xai.methods.captum_catalog import CAPTUM_METHODS
+from lightning_xai.metrics.catalog import BUILTIN_METRICS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
-def test_every_registered_method_and_metric_is_in_the_readme() -> None:
-    missing = [n for n in [*list_methods(), *list_metrics()] if f"`{n}`" not in README]
+def test_every_built_in_method_and_metric_is_in_the_readme() -> None:
+    # The built-in catalogues, not the live registries: other tests register their own.
+    names = [spec.name for spec in (*CAPTUM_METHODS, *BUILTIN_METRICS)]
+    assert len(names) >= 45
+    missing = [n for n in names if f"`{n}`" not in README]
     assert not missing, f"README.md does not mention {missing}"
 
 
