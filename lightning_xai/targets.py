@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["TargetSpec", "check_target", "resolve_target"]
+__all__ = ["SelectOutput", "TargetSpec", "check_target", "resolve_target"]
 
 TargetSpec = str | int | None | Callable[[Tensor, Tensor | None], Tensor]
 """``"pred"``, ``"label"``, a class index, ``None`` (single-output models) or a callable
@@ -75,3 +75,25 @@ def resolve_target(target: TargetSpec, outputs: Tensor, labels: Tensor | None) -
             f"outputs, got values in [{int(result.min())}, {int(result.max())}]."
         )
     return result
+
+
+class SelectOutput(nn.Module):
+    """The model with ``transform`` applied to its output: for models returning a dict or a
+    tuple, so that Captum sees one tensor ``[N, K]``.
+
+    The model stays a submodule (its layers are the same objects, so layer methods and
+    DeepLift's module rewrites still reach them).
+
+    Example:
+        >>> net = SelectOutput(nn.Linear(2, 3), lambda out: out * 2)
+        >>> net(torch.ones(1, 2)).shape
+        torch.Size([1, 3])
+    """
+
+    def __init__(self, model: nn.Module, transform: Callable[[object], Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.transform = transform
+
+    def forward(self, *args: object, **kwargs: object) -> Tensor:
+        return self.transform(self.model(*args, **kwargs))

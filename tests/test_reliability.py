@@ -77,8 +77,10 @@ def test_several_monitors_of_one_class_keep_separate_state(tmp_path: Path) -> No
         assert torch.equal(after.probe.inputs, before.probe.inputs)
 
 
-def _fails_before_training(tmp_path: Path, monitor, data=None, error=ValueError, match=""):
-    model = LitClassifier()
+def _fails_before_training(
+    tmp_path: Path, monitor, data=None, error=ValueError, match="", model=None
+):
+    model = model or LitClassifier()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(error, match=match):
@@ -163,3 +165,34 @@ def _rss_kib() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def test_models_returning_a_dict_are_explained_through_output_transform(tmp_path: Path) -> None:
+    from captum.attr import IntegratedGradients
+
+    class DictModel(LitClassifier):
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+            return {"logits": self.net(x), "features": x.flatten(1)}
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.cross_entropy(self(batch[0])["logits"], batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            self(batch[0])
+
+    _fails_before_training(
+        tmp_path / "a", AttributionMonitor(methods=["Saliency"]), error=TypeError,
+        match="output_transform", model=DictModel(),
+    )  # fmt: skip
+    methods = {"IntegratedGradients": {"n_steps": 8}, "DeepLift": None, "LayerGradCam": None}
+    monitor = AttributionMonitor(
+        methods=methods, num_probes=3, output_transform=lambda out: out["logits"]
+    )
+    model = DictModel()
+    make_trainer(tmp_path / "b", [monitor], max_epochs=1).fit(model, datamodule=DigitsData())
+    assert not monitor.errors and set(monitor.latest) == set(methods)
+    model.eval()
+    x = monitor.probe.inputs.clone()
+    logits = model.net(x)
+    expected = IntegratedGradients(model.net).attribute(x, target=logits.argmax(1), n_steps=8)
+    torch.testing.assert_close(monitor.latest["IntegratedGradients"], expected.detach())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -28,7 +28,7 @@ from lightning_xai.render import (
     to_display,
 )
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
-from lightning_xai.targets import TargetSpec, check_target, resolve_target
+from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
 
 __all__ = ["AttributionMonitor"]
 
@@ -91,6 +91,8 @@ class AttributionMonitor(ProbeMonitor):
         pad_id: token id of padding, left out of the token pictures.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
+        output_transform: for models that return a dict or a tuple: a callable picking the
+            scores to explain, e.g. ``lambda out: out["logits"]``.
         calibrate_chunks: measure the rows per forward pass on the first run per input
             shape (``True``), or use the defaults measured on CPUs (``False``; see
             bench/README.md). Default ``None``: measure on CUDA devices only. Out-of-memory
@@ -135,6 +137,7 @@ class AttributionMonitor(ProbeMonitor):
         on_error: str = "warn",
         background_writes: bool = True,
         calibrate_chunks: bool | None = None,
+        output_transform: Callable[[Any], Tensor] | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -186,6 +189,13 @@ class AttributionMonitor(ProbeMonitor):
         self.image_size = image_size
         self.latest: dict[str, Tensor] = {}
         self.calibrate_chunks = calibrate_chunks
+        if output_transform is not None and not callable(output_transform):
+            raise TypeError(
+                "AttributionMonitor: `output_transform` must be a callable model output -> "
+                f"scores [N, K], got {type(output_transform).__name__}."
+            )
+        self.output_transform = output_transform
+        self._selected: SelectOutput | None = None
         self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
 
     def _state_key_fields(self) -> dict[str, Any]:
@@ -208,7 +218,7 @@ class AttributionMonitor(ProbeMonitor):
         if calibrate is None:  # measured defaults fit CPUs; GPUs vary too much: measure
             calibrate = trainer.strategy.root_device.type == "cuda"
         for method in self.methods:
-            method.bind(pl_module, calibrate=calibrate)
+            method.bind(pl_module, calibrate=calibrate, forward=self._forward(pl_module))
         self._checked = False
 
     @override
@@ -227,8 +237,22 @@ class AttributionMonitor(ProbeMonitor):
             method.check(inputs, survey)
         self._checked = True
 
+    def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:
+        """What is explained: the module, or its output passed through ``output_transform``."""
+        if self.output_transform is None:
+            return pl_module
+        if self._selected is None or self._selected.model is not pl_module:
+            self._selected = SelectOutput(pl_module, self.output_transform)
+        return self._selected
+
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        outputs = pl_module(_model_inputs(self.probe.inputs, pl_module))
+        outputs = self._forward(pl_module)(_model_inputs(self.probe.inputs, pl_module))
+        if not isinstance(outputs, Tensor):
+            raise TypeError(
+                f"AttributionMonitor: the model returns {type(outputs).__name__}, not a tensor; "
+                "pass `output_transform=` a callable that picks the scores to explain, e.g. "
+                "`lambda out: out['logits']`."
+            )
         try:
             resolve_target(self.target, outputs, self.probe.labels)
         except ValueError as err:
@@ -238,7 +262,7 @@ class AttributionMonitor(ProbeMonitor):
         inputs = _model_inputs(self.probe.inputs, pl_module)
         labels = self.probe.labels
         with torch.no_grad():
-            outputs = pl_module(inputs)
+            outputs = self._forward(pl_module)(inputs)
         targets = resolve_target(self.target, outputs, labels)
         # Each rank explains its share of the probe; every rank gets the whole result.
         shard = ProbeShard.of(trainer)
@@ -269,7 +293,7 @@ class AttributionMonitor(ProbeMonitor):
                 continue
             results[method.key] = whole.cpu()
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
-            self.metrics.evaluate(pl_module, method, part, part_targets, mapped)
+            self.metrics.evaluate(self._forward(pl_module), method, part, part_targets, mapped)
         self.metrics.compare(results, {m.key: m.tag for m in self.methods})
         self.latest = results
         cpu = (inputs.cpu(), outputs.detach().float().cpu())

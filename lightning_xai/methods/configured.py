@@ -162,9 +162,13 @@ class ConfiguredMethod:
             )
 
     # -- setup -----------------------------------------------------------------------------
-    def bind(self, model: nn.Module, calibrate: bool = False) -> None:
+    def bind(
+        self, model: nn.Module, calibrate: bool = False, forward: nn.Module | None = None
+    ) -> None:
         """Resolves the layer on ``model`` and builds the algorithm (call in ``setup``).
 
+        ``forward`` is what the algorithm calls (default ``model``; e.g. a
+        :class:`~lightning_xai.targets.SelectOutput` around it); layers are found on ``model``.
         With ``calibrate``, the rows per forward pass are measured on the first call per
         input shape (:class:`~lightning_xai.methods.chunking.ChunkTuner`) instead of taken
         from the measured defaults; either way an out-of-memory error halves them and retries.
@@ -186,9 +190,9 @@ class ConfiguredMethod:
         if self.spec.needs_layer:
             self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
-            algorithm = self.spec.builder(model, self.layer, **self.init_kwargs)
+            algorithm = self.spec.builder(forward or model, self.layer, **self.init_kwargs)
         else:
-            algorithm = self.spec.builder(model, **self.init_kwargs)
+            algorithm = self.spec.builder(forward or model, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
     def check(self, inputs: Tensor, survey: ModelSurvey) -> None:
