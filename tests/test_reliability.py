@@ -196,3 +196,20 @@ def test_models_returning_a_dict_are_explained_through_output_transform(tmp_path
     logits = model.net(x)
     expected = IntegratedGradients(model.net).attribute(x, target=logits.argmax(1), n_steps=8)
     torch.testing.assert_close(monitor.latest["IntegratedGradients"], expected.detach())
+
+
+def test_a_method_returning_nan_is_a_counted_failure(tmp_path: Path) -> None:
+    from lightning_xai import MethodSpec, register_method
+
+    class NaNs:
+        def __init__(self, model) -> None:
+            pass
+
+        def attribute(self, inputs, target=None):
+            return torch.full_like(inputs, float("nan"))
+
+    register_method(MethodSpec("NanMethod", NaNs), overwrite=True)
+    monitor = AttributionMonitor(methods=["NanMethod", "Saliency"], num_probes=2)
+    with pytest.warns(RuntimeWarning, match="nan_method failed at step 4 .*NaN or inf"):
+        make_trainer(tmp_path, [monitor]).fit(LitClassifier(), datamodule=DigitsData())
+    assert monitor.errors["nan_method"] == 2 and set(monitor.latest) == {"Saliency"}
