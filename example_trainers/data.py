@@ -11,10 +11,29 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["DigitsDataModule", "TabularDataModule", "VisionDataModule"]
+__all__ = ["DigitsDataModule", "SplitDataModule", "TabularDataModule", "VisionDataModule"]
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class SplitDataModule(pl.LightningDataModule):
+    """Serves ``train_set`` and ``val_set`` (set in ``setup``); the test split is the
+    validation split. Subclasses set ``batch_size`` (and may set ``val_batch_size``)."""
+
+    batch_size = 64
+    val_batch_size = 256
+    train_set: Any
+    val_set: Any
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+
+class DigitsDataModule(SplitDataModule):
     """scikit-learn's 1,797 handwritten digits (8x8), upsampled to ``[1, 28, 28]`` and
     normalised with the training split's mean and std; a seeded 80/20 train/val split.
 
@@ -44,15 +63,6 @@ class DigitsDataModule(pl.LightningDataModule):
         self.train_set = TensorDataset(images[train], labels[train])
         self.val_set = TensorDataset(images[val], labels[val])
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
 
 # name -> (torchvision class, shape, per-channel mean, std of the training split)
 _VISION: dict[str, tuple[str, tuple[int, int, int], tuple[float, ...], tuple[float, ...]]] = {
@@ -61,7 +71,7 @@ _VISION: dict[str, tuple[str, tuple[int, int, int], tuple[float, ...], tuple[flo
 }
 
 
-class VisionDataModule(pl.LightningDataModule):
+class VisionDataModule(SplitDataModule):
     """MNIST or CIFAR-10 from torchvision (the test split validates), or FakeData of their shape.
 
     The real data sets are read from ``data_dir`` and downloaded there when missing and
@@ -142,15 +152,6 @@ class VisionDataModule(pl.LightningDataModule):
                 f"{self.title} is not under {self.data_dir} and {how}: {err}"
             ) from err
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.val_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
 
 # name -> (scikit-learn loader, task); California housing is downloaded (fetch_*), once.
 _TABLES = {
@@ -160,7 +161,7 @@ _TABLES = {
 }
 
 
-class TabularDataModule(pl.LightningDataModule):
+class TabularDataModule(SplitDataModule):
     """A scikit-learn table: features standardised with the training split's statistics, a
     seeded 80/20 train/val split. Regression targets are standardised too (predictions and
     attributions are in target standard deviations).
@@ -212,12 +213,3 @@ class TabularDataModule(pl.LightningDataModule):
         self.num_outputs = int(y.max()) + 1 if classes else 1
         self.train_set = TensorDataset(x[train], y[train])
         self.val_set = TensorDataset(x[val], y[val])
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()

@@ -189,68 +189,63 @@ class TextTransformer(nn.Module):
         return self.head(x[:, 0])
 
 
-class Classifier(pl.LightningModule):
-    """Trains ``net`` with cross-entropy (works for logits and log-probabilities alike).
+class _Supervised(pl.LightningModule):
+    """Trains ``net`` with Adam; subclasses give the loss and one quality figure per batch."""
+
+    def __init__(self, net: nn.Module, lr: float) -> None:
+        super().__init__()
+        self.net = net
+        self.lr = lr
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, str, Tensor]:
+        """``(loss, name of the quality figure, its value)`` for one batch."""
+        raise NotImplementedError
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        loss, name, value = self._loss(batch)
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
+        self.log(f"{stage}_{name}", value, prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class Classifier(_Supervised):
+    """Trains ``net`` with cross-entropy (works for logits and log-probabilities alike);
+    logs ``<stage>_acc``.
 
     Layers are reached as ``net.<name>`` (e.g. ``layer="net.cn2"``).
     """
 
     def __init__(self, net: nn.Module, lr: float = 1e-3) -> None:
-        super().__init__()
-        self.net = net
-        self.lr = lr
+        super().__init__(net, lr)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, str, Tensor]:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
-        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return F.cross_entropy(logits, y), "acc", (logits.argmax(1) == y).float().mean()
 
 
-class Regressor(pl.LightningModule):
-    """Trains ``net`` (output ``[N, 1]``) with the mean squared error; logs ``val_mae`` too."""
+class Regressor(_Supervised):
+    """Trains ``net`` (output ``[N, 1]``) with the mean squared error; logs ``<stage>_mae``."""
 
     def __init__(self, net: nn.Module, lr: float = 1e-2) -> None:
-        super().__init__()
-        self.net = net
-        self.lr = lr
+        super().__init__(net, lr)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, str, Tensor]:
         x, y = batch
         prediction = self(x).squeeze(1)
-        loss = F.mse_loss(prediction, y)
-        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
-        self.log(f"{stage}_mae", (prediction - y).abs().mean(), prog_bar=stage == "val")
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return F.mse_loss(prediction, y), "mae", (prediction - y).abs().mean()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+
+from example_trainers.data import SplitDataModule
 
 __all__ = ["SentimentDataModule", "make_corpus"]
 
@@ -68,7 +69,7 @@ def vocabulary() -> list[str]:
     return [PAD, CLS, *sorted(words)]
 
 
-class SentimentDataModule(pl.LightningDataModule):
+class SentimentDataModule(SplitDataModule):
     """The generated corpus as token ids ``[N, max_len]`` (``[CLS]`` first, padded with 0) and
     labels ``[N]``; a seeded 80/20 train/val split.
 
@@ -96,12 +97,3 @@ class SentimentDataModule(pl.LightningDataModule):
         cut = int(0.8 * len(labels))
         self.train_set = TensorDataset(ids[:cut], labels[:cut])
         self.val_set = TensorDataset(ids[cut:], labels[cut:])
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
