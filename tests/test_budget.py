@@ -110,9 +110,10 @@ def _fit(root: Path, max_seconds: float | None, epochs: int) -> AttributionMonit
 
 
 def test_a_budget_reduces_steps_in_a_real_fit(tmp_path: Path) -> None:
-    # The full run's cost on this machine, then a budget of an eighth of it.
+    # The full run's cost on this machine, then a budget of a 32nd of it: far enough below
+    # that runs 2 and 3 are reduced however much the first run's warm-up inflates its time.
     full = _fit(tmp_path / "full", None, 1).budget.costs
-    budget = (full["IntegratedGradients"] + full["Saliency"]) / 8
+    budget = (full["IntegratedGradients"] + full["Saliency"]) / 32
     with pytest.warns(UserWarning, match=r"integrated_gradients n_steps 256 -> \d+"):
         monitor = _fit(tmp_path, budget, 3)
     events = read_events(tmp_path / "tb" / "version_0")

@@ -24,8 +24,9 @@ from lightning_xai.render import (
     Denormalize,
     enlarge,
     render_attribution,
-    titled_row,
+    titled_rows,
     to_display,
+    to_uint8,
 )
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.targets import TargetSpec, check_target, resolve_target
@@ -338,25 +339,23 @@ class AttributionMonitor(ProbeMonitor):
                 writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
         if not maps:
             return
+        # Batched at the input's size, one uint8 conversion and one enlargement for all
+        # pictures, panels in one concatenation: a few tensor ops per run, not per sample.
         small = to_display(inputs, self.denormalize)
-        shown = enlarge(small, self.image_size)
         outlier = {m.key: self._outlier_perc(m) for m in self.methods}
-        pictures = {
-            key: enlarge(
-                render_attribution(attr, small, self.view, self.sign, outlier[key]),
-                self.image_size,
-            )
+        rendered = [
+            render_attribution(attr, small, self.view, self.sign, outlier[key])
             for key, attr in maps.items()
-        }
+        ]
+        everything = to_uint8(torch.stack([small, *rendered]))  # [1 + methods, N, 3, H, W]
+        shown, *pictures = enlarge(everything.flatten(0, 1), self.image_size).unflatten(
+            0, everything.shape[:2]
+        )
+        panels = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
         for k in range(inputs.shape[0]):
-            for key, picture in pictures.items():
+            for key, picture in zip(maps, pictures, strict=True):
                 writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
-            panel = titled_row(
-                [shown[k], *(p[k] for p in pictures.values())],
-                ["input", *(tags[key] for key in pictures)],
-                titles[k],
-            )
-            writer.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+            writer.add_image(f"xai/panels/sample_{k:02d}", panels[k], step)
 
     def _outlier_perc(self, method: ConfiguredMethod) -> float:
         if self.outlier_perc is not None:
