@@ -74,7 +74,7 @@ def main() -> None:
     print(f"# machine: {machine()}; date: {time.strftime('%Y-%m-%d')}; load {os.getloadavg()}")
     print("## IntegratedGradients, n_steps=50, 32 probes 1x28x28 (seed ConvNet)")
     print(f"captum default (one pass of 1600 rows): {times['captum default'] * 1e3:7.1f} ms")
-    print(f"monitor (internal_batch_size=64):       {times['monitor'] * 1e3:7.1f} ms")
+    print(f"monitor (default chunking):             {times['monitor'] * 1e3:7.1f} ms")
     print(f"floor (bare passes, best chunk {best_chunk}):   {floor[best_chunk] * 1e3:7.1f} ms")
     print("floor by chunk: " + ", ".join(f"{c}: {t * 1e3:.0f} ms" for c, t in floor.items()))
     print(
