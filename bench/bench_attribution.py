@@ -1,13 +1,15 @@
 """Attribution and rendering cost of AttributionMonitor against Captum's defaults.
 
-    python -m bench.bench_attribution
+    python -m bench.bench_attribution [--threads 1]
 
 Seed 000's ConvNet, 32 probes of 1x28x28. Everything runs side by side in one process.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -20,7 +22,15 @@ from PIL import Image
 from bench.timing import compare, machine
 from example_trainers.models import ConvNet
 from lightning_xai.methods import ConfiguredMethod
-from lightning_xai.render import enlarge, render_attribution, titled_row, to_display
+from lightning_xai.render import (
+    encode_png,
+    enlarge,
+    render_attribution,
+    titled_row,
+    titled_rows,
+    to_display,
+    to_uint8,
+)
 
 N_PROBES, N_STEPS = 32, 50
 
@@ -41,6 +51,11 @@ def ig_floor(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> d
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ConvNet().eval()
     x = torch.randn(N_PROBES, 1, 28, 28)
@@ -56,10 +71,10 @@ def main() -> None:
     times = compare(attribution, repeats=5)
     floor = ig_floor(model, x, target)
     best_chunk = min(floor, key=floor.get)
-    print(f"# machine: {machine()}; date: {time.strftime('%Y-%m-%d')}")
+    print(f"# machine: {machine()}; date: {time.strftime('%Y-%m-%d')}; load {os.getloadavg()}")
     print("## IntegratedGradients, n_steps=50, 32 probes 1x28x28 (seed ConvNet)")
     print(f"captum default (one pass of 1600 rows): {times['captum default'] * 1e3:7.1f} ms")
-    print(f"monitor (internal_batch_size=64):       {times['monitor'] * 1e3:7.1f} ms")
+    print(f"monitor (default chunking):             {times['monitor'] * 1e3:7.1f} ms")
     print(f"floor (bare passes, best chunk {best_chunk}):   {floor[best_chunk] * 1e3:7.1f} ms")
     print("floor by chunk: " + ", ".join(f"{c}: {t * 1e3:.0f} ms" for c, t in floor.items()))
     print(
@@ -69,8 +84,10 @@ def main() -> None:
 
     # -- rendering: 32 probes x 4 methods, PNG-encoded, as the monitor writes them --------
     attrs = {m: torch.randn(N_PROBES, 1, 28, 28) for m in ("a", "b", "c", "d")}
+    headers = ["input", *attrs]
+    titles = [f"#{k}" for k in range(N_PROBES)]
 
-    def ours() -> None:
+    def before() -> None:  # the monitor's path until issue 7: per sample, PIL's encoder
         small = to_display(x)
         shown = enlarge(small, 112)
         pictures = {m: enlarge(render_attribution(a, small), 112) for m, a in attrs.items()}
@@ -78,8 +95,19 @@ def main() -> None:
             tiles = [p[k] for p in pictures.values()]
             for tile in tiles:
                 _png((tile * 255).byte().permute(1, 2, 0).numpy())
-            panel = titled_row([shown[k], *tiles], ["input", *pictures], f"#{k}")
+            panel = titled_row([shown[k], *tiles], headers, titles[k])
             _png((panel * 255).byte().permute(1, 2, 0).numpy())
+
+    def ours() -> None:  # AttributionMonitor._log_pictures + TensorBoardSink's encoder
+        small = to_display(x)
+        rendered = [render_attribution(a, small) for a in attrs.values()]
+        everything = to_uint8(torch.stack([small, *rendered]))
+        shown, *pictures = enlarge(everything.flatten(0, 1), 112).unflatten(0, everything.shape[:2])
+        panels = titled_rows([shown, *pictures], headers, titles)
+        for k in range(N_PROBES):
+            for picture in pictures:
+                encode_png(picture[k])
+            encode_png(panels[k])
 
     def captums() -> None:
         image = x.permute(0, 2, 3, 1).numpy()
@@ -93,12 +121,15 @@ def main() -> None:
                 fig.savefig(buffer, format="png")
                 plt.close(fig)
 
-    render = compare({"ours": ours, "captum visualiser": captums}, repeats=3)
+    render = compare({"before": before, "ours": ours, "captum visualiser": captums}, repeats=3)
     print("## Rendering 32 probes x 4 methods (+ 32 panels), PNG-encoded")
+    print(f"before (per sample, PIL PNG): {render['before'] * 1e3:8.1f} ms")
     print(f"ours:              {render['ours'] * 1e3:8.1f} ms")
     print(f"captum visualiser: {render['captum visualiser'] * 1e3:8.1f} ms (128 images, no panels)")
     print(f"speed-up: {render['captum visualiser'] / render['ours']:.0f}x")
-    print(f"ours vs 4 x monitor IG time: {render['ours'] / (4 * times['monitor']) * 100:.1f} %")
+    attribution_ms = 4 * times["monitor"]
+    print(f"before vs 4 x monitor IG time: {render['before'] / attribution_ms * 100:.1f} %")
+    print(f"ours vs 4 x monitor IG time: {render['ours'] / attribution_ms * 100:.1f} %")
 
 
 def _png(pixels: np.ndarray) -> None:

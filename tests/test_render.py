@@ -73,3 +73,35 @@ def test_panel_layout() -> None:
     panel = titled_row(tiles, ["a", "b"], "title")
     assert panel.shape == (3, 20 + 28, 20 + 2 + 30)
     assert panel[:, :14].min() < 0.5  # the title text is drawn
+
+
+def test_encode_png_round_trips_through_pil() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from lightning_xai.render import encode_png, enlarge, to_uint8
+
+    torch.manual_seed(0)
+    picture = enlarge(torch.rand(1, 3, 7, 9), 28)[0]
+    decoded = np.array(Image.open(io.BytesIO(encode_png(picture))).convert("RGB"))
+    assert (torch.from_numpy(decoded).permute(2, 0, 1) == to_uint8(picture)).all()
+    grey = torch.randint(0, 256, (1, 5, 6), dtype=torch.uint8)
+    assert (np.array(Image.open(io.BytesIO(encode_png(grey)))) == grey[0].numpy()).all()
+    with pytest.raises(ValueError, match=r"encode_png: `image` must be \[3, H, W\]"):
+        encode_png(torch.rand(2, 4, 4))
+
+
+def test_titled_rows_equals_titled_row_per_sample() -> None:
+    from lightning_xai.render import titled_row, titled_rows, to_uint8
+
+    torch.manual_seed(0)
+    tiles = [torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 20)]
+    titles = ["#0 label 1", "#1", "#2 pred 3"]
+    batched = titled_rows([to_uint8(t) for t in tiles], ["input", "ig"], titles)
+    for k in range(3):
+        single = to_uint8(titled_row([t[k] for t in tiles], ["input", "ig"], titles[k]))
+        assert torch.equal(batched[k], single)
+    floats = titled_rows(tiles, ["input", "ig"], titles)
+    assert floats.dtype == torch.float32 and torch.equal(to_uint8(floats), batched)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
@@ -24,8 +25,9 @@ from lightning_xai.render import (
     Denormalize,
     enlarge,
     render_attribution,
-    titled_row,
+    titled_rows,
     to_display,
+    to_uint8,
 )
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
@@ -57,6 +59,9 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/metrics/<metric>/<method>``             quality metric, mean over the probe
     ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
     ``xai/time/metric_<metric>/<method>``         seconds the metric took
+    ``xai/budget/...``                            with ``max_seconds``: ``estimate_seconds``,
+                                                  ``probes``, ``skipped`` (0/1) and
+                                                  ``<method>/<knob>`` for each reduced knob
     ============================================  =============================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
@@ -100,6 +105,13 @@ class AttributionMonitor(ProbeMonitor):
         metrics: quality metrics per method: names or name -> options (each also takes
             ``every_n_epochs``), see :class:`~lightning_xai.metrics.MetricRunner` and
             :func:`~lightning_xai.metrics.list_metrics`.
+        max_seconds: time budget per run (methods and their metrics), or ``None``. The first
+            run is measured at full size; later runs are planned from the previous run's
+            per-method times and degraded in this order until they fit: fewer steps
+            (``n_steps``, ``nt_samples`` halved), fewer perturbations (``n_samples`` halved,
+            Occlusion windows doubled), fewer probes (halved), skip the run. See
+            :class:`~lightning_xai.budget.TimeBudget`; what was reduced is logged under
+            ``xai/budget/`` and named in a warning the first time.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -138,6 +150,7 @@ class AttributionMonitor(ProbeMonitor):
         background_writes: bool = True,
         calibrate_chunks: bool | None = None,
         output_transform: Callable[[Any], Tensor] | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -197,6 +210,7 @@ class AttributionMonitor(ProbeMonitor):
         self.output_transform = output_transform
         self._selected: SelectOutput | None = None
         self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
+        self.budget = TimeBudget(max_seconds, owner="AttributionMonitor")
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
@@ -261,6 +275,9 @@ class AttributionMonitor(ProbeMonitor):
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         inputs = _model_inputs(self.probe.inputs, pl_module)
         labels = self.probe.labels
+        plan, inputs, labels = self._plan_budget(trainer, inputs, labels, step)
+        if plan.skip:
+            return
         with torch.no_grad():
             outputs = self._forward(pl_module)(inputs)
         targets = resolve_target(self.target, outputs, labels)
@@ -279,7 +296,8 @@ class AttributionMonitor(ProbeMonitor):
             torch.manual_seed(self.probe.seed)
             mapped = None
             try:
-                attribution = self.metrics.attribute(method, part, part_targets)
+                overrides = plan.overrides.get(method.key, {})
+                attribution = self.metrics.attribute(method, part, part_targets, **overrides)
                 mapped = method.to_input_space(attribution, part).detach().float()
                 if not torch.isfinite(mapped).all():
                     raise FloatingPointError("the attributions contain NaN or inf")
@@ -294,12 +312,37 @@ class AttributionMonitor(ProbeMonitor):
             results[method.key] = whole.cpu()
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
             self.metrics.evaluate(self._forward(pl_module), method, part, part_targets, mapped)
+            self.budget.record(method.key, perf_counter() - start)
         self.metrics.compare(results, {m.key: m.tag for m in self.methods})
         self.latest = results
         cpu = (inputs.cpu(), outputs.detach().float().cpu())
         targets = None if targets is None else targets.cpu()
         labels = None if labels is None else labels.cpu()
         self.writer.submit(lambda: self._log_pictures(step, *cpu, targets, labels, results))
+
+    def _plan_budget(
+        self, trainer: pl.Trainer, inputs: Tensor, labels: Tensor | None, step: int
+    ) -> tuple[BudgetPlan, Tensor, Tensor | None]:
+        """This run's plan under ``max_seconds``, the probe cut to its size, and its logging."""
+        knobs = {m.key: TimeBudget.knobs(m, inputs.shape) for m in self.methods}
+        plan = self.budget.plan(knobs, inputs.shape[0])
+        if self.budget.max_seconds is None:
+            return plan, inputs, labels
+        if trainer.world_size > 1:  # every rank follows rank zero's plan: collectives pair up
+            plan = trainer.strategy.broadcast(plan, src=0)
+        tags = {m.key: m.tag for m in self.methods}
+        for tag, value in plan.scalars(tags).items():
+            self.writer.add_scalar(tag, value, step)
+        if plan.stages:
+            full = sum(self.budget.costs.get(m.key, 0.0) for m in self.methods)
+            self._warn_once(
+                "budget",
+                f"`max_seconds`={self.budget.max_seconds} is below the full run's {full:.2f} s; "
+                f"degrading in the order {list(STAGES)}: {plan.describe(tags)}. Logged under "
+                "`xai/budget/`.",
+            )
+        labels = None if labels is None else labels[: plan.probes]
+        return plan, inputs[: plan.probes], labels
 
     def _log_pictures(
         self,
@@ -337,25 +380,23 @@ class AttributionMonitor(ProbeMonitor):
                 writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
         if not maps:
             return
+        # Batched at the input's size, one uint8 conversion and one enlargement for all
+        # pictures, panels in one concatenation: a few tensor ops per run, not per sample.
         small = to_display(inputs, self.denormalize)
-        shown = enlarge(small, self.image_size)
         outlier = {m.key: self._outlier_perc(m) for m in self.methods}
-        pictures = {
-            key: enlarge(
-                render_attribution(attr, small, self.view, self.sign, outlier[key]),
-                self.image_size,
-            )
+        rendered = [
+            render_attribution(attr, small, self.view, self.sign, outlier[key])
             for key, attr in maps.items()
-        }
+        ]
+        everything = to_uint8(torch.stack([small, *rendered]))  # [1 + methods, N, 3, H, W]
+        shown, *pictures = enlarge(everything.flatten(0, 1), self.image_size).unflatten(
+            0, everything.shape[:2]
+        )
+        panels = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
         for k in range(inputs.shape[0]):
-            for key, picture in pictures.items():
+            for key, picture in zip(maps, pictures, strict=True):
                 writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
-            panel = titled_row(
-                [shown[k], *(p[k] for p in pictures.values())],
-                ["input", *(tags[key] for key in pictures)],
-                titles[k],
-            )
-            writer.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+            writer.add_image(f"xai/panels/sample_{k:02d}", panels[k], step)
 
     def _outlier_perc(self, method: ConfiguredMethod) -> float:
         if self.outlier_perc is not None:

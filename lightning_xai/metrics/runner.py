@@ -148,15 +148,20 @@ class MetricRunner:
         self._shard, self._size = shard or ProbeShard(None), size
         return list(self._due)
 
-    def attribute(self, method: ConfiguredMethod, inputs: Tensor, targets: Tensor | None) -> Tensor:
-        """``method.attribute``, asking for the convergence delta in the same call when a due
-        metric needs it (kept for :meth:`evaluate`)."""
+    def attribute(
+        self, method: ConfiguredMethod, inputs: Tensor, targets: Tensor | None, **overrides: Any
+    ) -> Tensor:
+        """``method.attribute`` (``overrides`` replace configured keywords for this call),
+        asking for the convergence delta in the same call when a due metric needs it (kept
+        for :meth:`evaluate`)."""
         wants_delta = any(self.specs[n].needs_delta for n in self._due)
         if wants_delta and method.spec.has_delta:
-            attribution, delta = method.attribute_with_delta(inputs, targets)
+            attribution, delta = method.attribute(
+                inputs, targets, return_convergence_delta=True, **overrides
+            )
             self._deltas[method.key] = delta.detach()
             return attribution
-        return method.attribute(inputs, targets)
+        return method.attribute(inputs, targets, **overrides)
 
     def evaluate(
         self,

@@ -16,7 +16,8 @@ from lightning_xai.render.grid import (
     tile_grid,
 )
 from lightning_xai.render.heatmap import SIGNS, VIEWS, normalize_attribution, render_attribution
-from lightning_xai.render.panel import hstack, text_strip, titled_row
+from lightning_xai.render.panel import hstack, text_strip, titled_row, titled_rows
+from lightning_xai.render.png import encode_png, to_uint8
 from lightning_xai.render.tokens import token_strip, token_table
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "bar_chart",
     "cls_attention_maps",
     "colormap",
+    "encode_png",
     "enlarge",
     "feature_map_tiles",
     "fit_scale",
@@ -42,7 +44,9 @@ __all__ = [
     "text_strip",
     "tile_grid",
     "titled_row",
+    "titled_rows",
     "to_display",
+    "to_uint8",
     "token_strip",
     "token_table",
 ]

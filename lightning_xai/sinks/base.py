@@ -13,7 +13,8 @@ __all__ = ["Sink"]
 class Sink(Protocol):
     """Receives CPU tensors and plain numbers, tagged and stepped like TensorBoard.
 
-    Images are ``[3, H, W]`` float in [0, 1]. Implementations must not hold the training.
+    Images are ``[3, H, W]`` float in [0, 1] or uint8. Implementations must not hold the
+    training.
     """
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None: ...

@@ -7,8 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from PIL import Image
 from torch import Tensor
+
+from lightning_xai.render.png import encode_png
 
 __all__ = ["FileSink"]
 
@@ -36,8 +37,7 @@ class FileSink:
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
         path = self.root / "images" / tag / f"step_{step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        Image.fromarray(pixels).save(path)
+        path.write_bytes(encode_png(image.cpu()))
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self._append({"tag": tag, "step": step, "value": float(value)})

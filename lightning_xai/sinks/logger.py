@@ -6,6 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
+from lightning_xai.render.png import to_uint8
+
 __all__ = ["LoggerSink"]
 
 
@@ -21,7 +23,7 @@ class LoggerSink:
         self.logger = logger
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
-        pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        pixels = to_uint8(image).permute(1, 2, 0).numpy()
         self.logger.log_image(key=tag, images=[pixels], step=step)
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
