@@ -42,7 +42,12 @@ class TensorBoardSink:
             height=height, width=width, colorspace=channels, encoded_image_string=encode_png(image)
         )
         summary = Summary(value=[Summary.Value(tag=tag, image=picture)])
-        self.writer._get_file_writer().add_summary(summary, step)
+        file_writer = getattr(self.writer, "_get_file_writer", None)  # torch's, not public
+        if file_writer is None:
+            pixels = (image.clamp(0, 1) * 255).round().byte()
+            self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
+        else:
+            file_writer().add_summary(summary, step)
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, float(value), global_step=step)
