@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
-from example_trainers.common import fit_and_report, make_parser
+from example_trainers.common import add_data_options, fit_and_report, make_parser, setup_or_exit
 from example_trainers.data import VisionDataModule
 from example_trainers.models import CifarNet, Classifier
 from lightning_xai import AttributionMonitor
@@ -30,19 +30,14 @@ METHODS = {
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Trains, prints the validation accuracy and the TensorBoard command; returns metrics."""
     parser = make_parser("cifar", __doc__, max_epochs=10)
-    parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (or goes)")
-    parser.add_argument("--fake-data", action="store_true", help="FakeData 3x32x32, 10 classes")
-    parser.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    add_data_options(parser, "CIFAR-10", "3x32x32")
     args = parser.parse_args(argv)
 
     pl.seed_everything(args.seed, verbose=False)
     data = VisionDataModule(
         "cifar10", args.data_dir, fake=args.fake_data, download=not args.no_download
     )
-    try:
-        data.setup()
-    except FileNotFoundError as err:
-        parser.exit(2, f"error: {err}\nPass `--fake-data` to run offline on FakeData.\n")
+    setup_or_exit(parser, data)
     monitor = AttributionMonitor(
         methods=METHODS, num_probes=args.num_probes, denormalize=(data.mean, data.std)
     )

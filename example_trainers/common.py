@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
-__all__ = ["fit_and_report", "make_parser"]
+__all__ = ["add_data_options", "fit_and_report", "make_parser", "setup_or_exit"]
 
 
 def make_parser(
@@ -70,3 +70,22 @@ def fit_and_report(
     print(f"Explanations logged under {logger.log_dir}. Look at them with:\n")
     print(f"    tensorboard --logdir {args.log_dir}\n")
     return metrics
+
+
+def add_data_options(parser: argparse.ArgumentParser, title: str, shape: str) -> None:
+    """``--data-dir``, ``--fake-data`` and ``--no-download`` for a torchvision data set."""
+    parser.add_argument("--data-dir", default="data", help=f"where {title} is (or goes)")
+    parser.add_argument("--fake-data", action="store_true", help=f"FakeData {shape}, 10 classes")
+    parser.add_argument("--no-download", action="store_true", help=f"never download {title}")
+
+
+def setup_or_exit(
+    parser: argparse.ArgumentParser,
+    data: pl.LightningDataModule,
+    hint: str = "Pass `--fake-data` to run offline on FakeData.",
+) -> None:
+    """``data.setup()``; missing files end the program (exit 2) with ``hint``."""
+    try:
+        data.setup()
+    except FileNotFoundError as err:
+        parser.exit(2, f"error: {err}\n{hint}\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
-from example_trainers.common import fit_and_report, make_parser
+from example_trainers.common import add_data_options, fit_and_report, make_parser, setup_or_exit
 from example_trainers.data import VisionDataModule
 from example_trainers.models import Classifier, ConvNet
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
@@ -27,19 +27,14 @@ OFFLINE_HINT = (
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Trains, prints the validation accuracy and the TensorBoard command; returns metrics."""
     parser = make_parser("mnist", __doc__, max_epochs=3)
-    parser.add_argument("--data-dir", default="data", help="where MNIST is (or goes)")
-    parser.add_argument("--fake-data", action="store_true", help="FakeData 1x28x28, 10 classes")
-    parser.add_argument("--no-download", action="store_true", help="never download MNIST")
+    add_data_options(parser, "MNIST", "1x28x28")
     args = parser.parse_args(argv)
 
     pl.seed_everything(args.seed, verbose=False)
     data = VisionDataModule(
         "mnist", args.data_dir, fake=args.fake_data, download=not args.no_download
     )
-    try:
-        data.setup()
-    except FileNotFoundError as err:
-        parser.exit(2, f"error: {err}\n{OFFLINE_HINT}\n")
+    setup_or_exit(parser, data, OFFLINE_HINT)
     callbacks = [
         AttributionMonitor(
             methods=METHODS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 
-from example_trainers.common import fit_and_report, make_parser
+from example_trainers.common import add_data_options, fit_and_report, make_parser, setup_or_exit
 from example_trainers.data import VisionDataModule
 from example_trainers.models import Classifier, resnet18
 from lightning_xai import AttributionMonitor
@@ -37,9 +37,7 @@ def methods(light: bool = False) -> dict[str, dict[str, object]]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Trains, prints the validation accuracy and the TensorBoard command; returns metrics."""
     parser = make_parser("resnet", __doc__, max_epochs=5, num_probes=4)
-    parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (or goes)")
-    parser.add_argument("--fake-data", action="store_true", help="FakeData 3x32x32, 10 classes")
-    parser.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    add_data_options(parser, "CIFAR-10", "3x32x32")
     parser.add_argument(
         "--weights",
         choices=WEIGHTS,
@@ -63,10 +61,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         mean=mean,
         std=std,
     )
-    try:
-        data.setup()
-    except FileNotFoundError as err:
-        parser.exit(2, f"error: {err}\nPass `--fake-data` to run offline on FakeData.\n")
+    setup_or_exit(parser, data)
     monitor = AttributionMonitor(
         methods=methods(light=args.smoke),
         num_probes=args.num_probes,
