@@ -6,6 +6,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import Tensor
 
 from lightning_xai.sinks.base import Sink
@@ -93,6 +94,11 @@ class BackgroundWriter:
         return errors
 
     def _work(self) -> None:
+        # One intra-op thread here: an OpenMP team of this thread's own would spin on the
+        # cores the training uses, and slowed every later training step by about half
+        # (measured in bench/README.md, "Overhead on a realistic fit"). The setting is per
+        # thread; the training thread keeps its threads.
+        torch.set_num_threads(1)
         while True:
             job = self._queue.get()
             try:
