@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from lightning_xai.inputs import ModelInputs
+
 __all__ = ["capture_attention"]
 
 T = TypeVar("T")
@@ -36,7 +38,8 @@ def capture_attention(
     Args:
         model: the model to run.
         layers: name -> ``nn.MultiheadAttention`` submodule of ``model`` to watch.
-        inputs: the model's input.
+        inputs: the model's input, or :class:`~lightning_xai.inputs.ModelInputs` (several
+            inputs, additional forward args).
         keep: applied to each layer's weights ``[N, H, L, S]`` in the hook (e.g. keep a few
             samples on the CPU, reduce to a statistic); default: keep them as they are.
 
@@ -86,7 +89,7 @@ def capture_attention(
             handles.append(module.register_forward_hook(after(name)))
         _set_fast_path(False)
         with torch.no_grad():
-            outputs = model(inputs)
+            outputs = inputs(model) if isinstance(inputs, ModelInputs) else model(inputs)
     finally:
         for handle in handles:
             handle.remove()

@@ -10,6 +10,7 @@ from torch import Tensor
 __all__ = ["ProbeShard"]
 
 _UNSUPPORTED = ("FSDP", "DeepSpeed")
+Parts = Tensor | tuple[Tensor, ...]
 
 
 class ProbeShard:
@@ -59,8 +60,9 @@ class ProbeShard:
         per = -(-n // self.world)
         return (torch.arange(per) + self.rank * per).clamp(max=n - 1)
 
-    def gather(self, part: Tensor | None, n: int) -> Tensor | None:
-        """Every rank's ``part [ceil(n / world), ...]`` put together as ``[n, ...]``.
+    def gather(self, part: Parts | None, n: int) -> Parts | None:
+        """Every rank's ``part [ceil(n / world), ...]`` (or a tuple of such, one per input of
+        a multi-input model) put together as ``[n, ...]``.
 
         Returns ``None`` on every rank when any rank passed ``None``.
         """
@@ -70,5 +72,10 @@ class ProbeShard:
         ok = self.strategy.all_gather(torch.tensor(part is not None, device=device))
         if part is None or not bool(ok.all()):
             return None
-        everything = self.strategy.all_gather(part.to(device).contiguous())  # [world, per, ...]
-        return everything.reshape(-1, *part.shape[1:])[:n].to(part.device)
+        if isinstance(part, tuple):
+            return tuple(self._gather(p, n) for p in part)
+        return self._gather(part, n)
+
+    def _gather(self, part: Tensor, n: int) -> Tensor:
+        everything = self.strategy.all_gather(part.to(self.strategy.root_device).contiguous())
+        return everything.reshape(-1, *part.shape[1:])[:n].to(part.device)  # [world * per, ...]

@@ -8,10 +8,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_xai.inputs import ModelInputs
+
 __all__ = ["BatchTransform", "Probe"]
 
-BatchTransform = Callable[[Any], "tuple[Tensor, Tensor | None]"]
-"""Turns one batch of the user's data into ``(inputs, labels_or_None)``."""
+BatchTransform = Callable[[Any], tuple]
+"""Turns one batch of the user's data into ``(inputs, labels_or_None)`` or ``(inputs,
+labels_or_None, additional_forward_args)``; ``inputs`` is a tensor, or a tuple of tensors for
+a multi-input model."""
+Samples = Tensor | tuple | Sequence[int]
+"""Explicit probe samples: inputs, ``(inputs, labels)``, ``(inputs, labels,
+additional_forward_args)`` or dataset indices."""
 
 _INPUT_KEYS = ("inputs", "input", "x", "image", "images", "pixel_values")
 _LABEL_KEYS = ("labels", "label", "y", "target", "targets")
@@ -26,13 +33,21 @@ class Probe:
     They can also be given explicitly. The probe lives on the training device and is saved in the
     callback's checkpoint state, so a resumed run explains the same samples.
 
+    Multi-input models (``forward(image, tabular)``) and models with further arguments that are
+    not explained (Captum's ``additional_forward_args``, e.g. an attention mask) get their
+    inputs from ``batch_transform`` returning ``((image, tabular), labels)`` or
+    ``(inputs, labels, (mask,))``, or from explicit ``samples`` of the same forms.
+
     Args:
         num_probes: how many samples to select from the validation data.
         seed: seed of the selection (independent of the training's random stream).
         samples: explicit samples instead of a selection: a tensor of inputs ``[N, ...]``,
-            a pair ``(inputs [N, ...], labels [N])``, or a sequence of validation-dataset indices.
-        batch_transform: callable turning one batch into ``(inputs, labels_or_None)``, for
-            batches that are neither ``x``, ``(x, y, ...)`` nor a dict with common keys.
+            ``(inputs, labels)``, ``(inputs, labels, additional_forward_args)`` (``inputs`` a
+            tensor or a tuple of tensors, ``labels`` ``[N]`` or ``None``), or a sequence of
+            validation-dataset indices.
+        batch_transform: callable turning one batch into ``(inputs, labels_or_None)`` or
+            ``(inputs, labels_or_None, additional_forward_args)``, for batches that are neither
+            ``x``, ``(x, y, ...)`` nor a dict with common keys, and for multi-input models.
         scan_limit: at most this many validation samples are read to choose from.
 
     Example:
@@ -45,7 +60,7 @@ class Probe:
         self,
         num_probes: int = 16,
         seed: int = 0,
-        samples: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        samples: Samples | None = None,
         batch_transform: BatchTransform | None = None,
         scan_limit: int = 2048,
     ) -> None:
@@ -63,11 +78,11 @@ class Probe:
         self.batch_transform = batch_transform
         self.scan_limit = scan_limit
         self._indices: list[int] | None = None
-        self._inputs: Tensor | None = None
+        self._batch: ModelInputs | None = None
         self._labels: Tensor | None = None
         if isinstance(samples, Tensor | tuple):
-            inputs, labels = _split_samples(samples)
-            self._set(inputs, labels, list(range(inputs.shape[0])))
+            batch, labels = _split_samples(samples)
+            self._set(batch, labels, list(range(batch.size)))
         elif samples is not None:
             if not isinstance(samples, Sequence) or not all(
                 isinstance(i, int) and not isinstance(i, bool) for i in samples
@@ -84,14 +99,26 @@ class Probe:
     @property
     def ready(self) -> bool:
         """Whether the samples are chosen and loaded."""
-        return self._inputs is not None
+        return self._batch is not None
+
+    @property
+    def batch(self) -> ModelInputs:
+        """Everything the model is called with: the attributed tensors ``[N, ...]`` and the
+        additional forward args, on the training device."""
+        if self._batch is None:
+            raise RuntimeError("Probe: the samples are not selected yet.")
+        return self._batch
 
     @property
     def inputs(self) -> Tensor:
-        """Probe inputs ``[N, ...]`` on the training device."""
-        if self._inputs is None:
-            raise RuntimeError("Probe: the samples are not selected yet.")
-        return self._inputs
+        """Probe inputs ``[N, ...]`` on the training device (the first of a multi-input
+        model's inputs; see :attr:`batch` for all)."""
+        return self.batch.first
+
+    @property
+    def size(self) -> int:
+        """Samples in the probe (0 before selection)."""
+        return 0 if self._batch is None else self._batch.size
 
     @property
     def labels(self) -> Tensor | None:
@@ -105,41 +132,43 @@ class Probe:
 
     def to(self, device: torch.device | str) -> Probe:
         """Moves the samples to ``device`` (no copy when they are there already)."""
-        if self._inputs is not None:
-            self._inputs = self._inputs.to(device)
+        if self._batch is not None:
+            self._batch = self._batch.map(lambda t: t.to(device), extra=True)
             self._labels = None if self._labels is None else self._labels.to(device)
         return self
 
     # -- selection -------------------------------------------------------------------------
-    def unpack(self, batch: Any) -> tuple[Tensor, Tensor | None]:
-        """Splits one batch into ``(inputs, labels_or_None)``.
+    def unpack(self, batch: Any) -> tuple[ModelInputs, Tensor | None]:
+        """Splits one batch into ``(model inputs, labels_or_None)``.
 
         Raises:
             TypeError: the batch has a form this probe cannot read; names ``batch_transform``.
         """
         if self.batch_transform is not None:
             out = self.batch_transform(batch)
-            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Tensor)):
+            try:
+                return _split_samples(out)
+            except (TypeError, ValueError):
                 raise TypeError(
-                    "Probe: `batch_transform` must return (inputs: Tensor, labels: Tensor | None), "
-                    f"got {_describe(out)}."
-                )
-            return out[0], out[1] if isinstance(out[1], Tensor) else None
+                    "Probe: `batch_transform` must return (inputs, labels_or_None) or (inputs, "
+                    "labels_or_None, additional_forward_args), inputs a tensor or a tuple of "
+                    f"tensors, got {_describe(out)}."
+                ) from None
         if isinstance(batch, Tensor):
-            return batch, None
+            return ModelInputs.of(batch), None
         if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Tensor):
             label = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
-            return batch[0], label
+            return ModelInputs.of(batch[0]), label
         if isinstance(batch, Mapping):
             x = next((batch[k] for k in _INPUT_KEYS if isinstance(batch.get(k), Tensor)), None)
             if x is not None:
                 y = next((batch[k] for k in _LABEL_KEYS if isinstance(batch.get(k), Tensor)), None)
-                return x, y
+                return ModelInputs.of(x), y
         raise TypeError(
             f"Probe: cannot read inputs from a validation batch of type {_describe(batch)}. "
             "Supported: a tensor `x`, a tuple/list `(x, y, ...)`, or a dict with one of the keys "
             f"{list(_INPUT_KEYS)}. Pass `batch_transform=lambda batch: (inputs, labels_or_None)` "
-            "for any other form."
+            "for any other form (inputs: a tensor, or a tuple of tensors for a multi-input model)."
         )
 
     def select(self, dataloader: Iterable[Any], device: torch.device | str) -> None:
@@ -149,19 +178,19 @@ class Probe:
         the same samples); other loaders are iterated. Call under ``torch.inference_mode(False)``
         and a forked RNG: reading data may draw random numbers.
         """
-        if self._inputs is None:
+        if self._batch is None:
             dataset = getattr(dataloader, "dataset", None)
             collate = getattr(dataloader, "collate_fn", None)
             if _is_map_style(dataset) and collate is not None:
-                inputs, labels, indices = self._select_from_dataset(dataset, collate)
+                batch, labels, indices = self._select_from_dataset(dataset, collate)
             else:
-                inputs, labels, indices = self._select_from_batches(dataloader)
-            self._set(inputs, labels, indices)
+                batch, labels, indices = self._select_from_batches(dataloader)
+            self._set(batch, labels, indices)
         self.to(device)
 
     def _select_from_dataset(
         self, dataset: Any, collate: Callable[[list[Any]], Any]
-    ) -> tuple[Tensor, Tensor | None, list[int]]:
+    ) -> tuple[ModelInputs, Tensor | None, list[int]]:
         size = len(dataset)
         if self._indices is not None:
             bad = [i for i in self._indices if not -size <= i < size]
@@ -170,20 +199,20 @@ class Probe:
                     f"Probe: `samples` holds indices {bad[:5]} outside the validation dataset "
                     f"of {size} samples."
                 )
-            inputs, labels = self._load(dataset, collate, self._indices)
-            return inputs, labels, self._indices
+            batch, labels = self._load(dataset, collate, self._indices)
+            return batch, labels, self._indices
         if size == 0:
             raise ValueError("Probe: the validation dataset is empty; nothing to explain.")
         self._check_enough(size)
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed))
         scanned = order[: self.scan_limit].tolist()
-        inputs, labels = self._load(dataset, collate, scanned)
+        batch, labels = self._load(dataset, collate, scanned)
         chosen = _balanced_choice(labels, len(scanned), self.num_probes)
-        return inputs[chosen], _take(labels, chosen), [scanned[i] for i in chosen.tolist()]
+        return batch.take(chosen), _take(labels, chosen), [scanned[i] for i in chosen.tolist()]
 
     def _load(
         self, dataset: Any, collate: Callable[[list[Any]], Any], indices: list[int]
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> tuple[ModelInputs, Tensor | None]:
         parts = [
             self.unpack(collate([dataset[i] for i in indices[s : s + _SCAN_CHUNK]]))
             for s in range(0, len(indices), _SCAN_CHUNK)
@@ -192,33 +221,31 @@ class Probe:
 
     def _select_from_batches(
         self, dataloader: Iterable[Any]
-    ) -> tuple[Tensor, Tensor | None, list[int]]:
-        parts: list[tuple[Tensor, Tensor | None]] = []
+    ) -> tuple[ModelInputs, Tensor | None, list[int]]:
+        parts: list[tuple[ModelInputs, Tensor | None]] = []
         seen = 0
         for batch in dataloader:
             parts.append(self.unpack(batch))
-            seen += parts[-1][0].shape[0]
+            seen += parts[-1][0].size
             if seen >= self.scan_limit:
                 break
         if not parts:
             raise ValueError(
                 "Probe: the validation dataloader yielded no batch; nothing to explain."
             )
-        inputs, labels = _concat(parts)
+        batch, labels = _concat(parts)
         if self._indices is not None:
             chosen = torch.tensor(self._indices)
-            if int(chosen.max()) >= inputs.shape[0]:
+            if int(chosen.max()) >= batch.size:
                 raise ValueError(
-                    f"Probe: `samples` index {int(chosen.max())} is beyond the {inputs.shape[0]} "
+                    f"Probe: `samples` index {int(chosen.max())} is beyond the {batch.size} "
                     "samples read from the (iterable) validation data."
                 )
         else:
-            self._check_enough(inputs.shape[0])
-            order = torch.randperm(
-                inputs.shape[0], generator=torch.Generator().manual_seed(self.seed)
-            )
+            self._check_enough(batch.size)
+            order = torch.randperm(batch.size, generator=torch.Generator().manual_seed(self.seed))
             chosen = order[_balanced_choice(_take(labels, order), len(order), self.num_probes)]
-        return inputs[chosen], _take(labels, chosen), chosen.tolist()
+        return batch.take(chosen), _take(labels, chosen), chosen.tolist()
 
     def _check_enough(self, available: int) -> None:
         if available < self.num_probes:
@@ -227,28 +254,33 @@ class Probe:
                 f"{available} samples; ask for at most {available}."
             )
 
-    def _set(self, inputs: Tensor, labels: Tensor | None, indices: list[int]) -> None:
+    def _set(self, batch: ModelInputs, labels: Tensor | None, indices: list[int]) -> None:
+        batch.check("Probe")
         # Own copies, detached and outside inference mode, so autograd can use them later.
         with torch.inference_mode(False):
-            self._inputs = inputs.detach().clone()
+            self._batch = batch.map(lambda t: t.detach().clone(), extra=True)
             self._labels = None if labels is None else labels.detach().clone()
         self._indices = indices
 
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and plain types only (safe for ``torch.load(weights_only=True)``)."""
-        if self._inputs is None:
+        """Tensors and plain types only (safe for ``torch.load(weights_only=True)``, as long
+        as the additional forward args are tensors and plain values)."""
+        if self._batch is None:
             return {"indices": self._indices}
+        cpu = self._batch.map(lambda t: t.detach().cpu(), extra=True)
         return {
-            "inputs": self._inputs.detach().cpu(),
+            "inputs": cpu.captum_inputs,
             "labels": None if self._labels is None else self._labels.detach().cpu(),
             "indices": self._indices,
+            **({"additional_forward_args": cpu.extra} if cpu.extra else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restores the samples saved by :meth:`state_dict`."""
         if state.get("inputs") is not None:
-            self._set(state["inputs"], state.get("labels"), list(state.get("indices") or []))
+            batch = ModelInputs.of(state["inputs"], state.get("additional_forward_args", ()))
+            self._set(batch, state.get("labels"), list(state.get("indices") or []))
         elif state.get("indices") is not None:
             self._indices = list(state["indices"])
 
@@ -273,35 +305,56 @@ def _balanced_choice(labels: Tensor | None, count: int, num: int) -> Tensor:
     return torch.argsort(key, stable=True)[:num]
 
 
-def _split_samples(samples: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
+def _split_samples(samples: Any) -> tuple[ModelInputs, Tensor | None]:
+    """``x``, ``(inputs, labels)`` or ``(inputs, labels, additional_forward_args)`` as model
+    inputs and labels (``inputs``: a tensor or a tuple of tensors)."""
     if isinstance(samples, Tensor):
-        inputs, labels = samples, None
-    elif len(samples) == 2 and isinstance(samples[0], Tensor):
-        inputs, labels = samples
-    else:
+        samples = (samples, None)
+    if not isinstance(samples, tuple) or len(samples) not in (2, 3):
         raise TypeError(
-            f"Probe: `samples` tuple must be (inputs, labels), got {_describe(samples)}."
+            "Probe: `samples` must be inputs, (inputs, labels) or (inputs, labels, "
+            f"additional_forward_args), got {_describe(samples)}."
         )
-    if inputs.ndim < 2 or inputs.shape[0] == 0:
+    inputs, labels, *rest = samples
+    extra = rest[0] if rest else ()
+    tensors = (inputs,) if isinstance(inputs, Tensor) else inputs
+    if (
+        not isinstance(tensors, tuple | list)
+        or not tensors
+        or not all(isinstance(t, Tensor) for t in tensors)
+    ):
+        raise TypeError(
+            f"Probe: `samples` inputs must be a tensor or a tuple of tensors, got "
+            f"{_describe(inputs)}."
+        )
+    if not isinstance(extra, tuple | list):
+        extra = (extra,)
+    if tensors[0].ndim < 2 or tensors[0].shape[0] == 0 or any(t.ndim < 1 for t in tensors):
         raise ValueError(
             f"Probe: `samples` inputs must be a batch [N, ...] with N > 0, got shape "
-            f"{tuple(inputs.shape)}."
+            f"{_describe(inputs)}."
         )
-    if labels is not None and (
-        not isinstance(labels, Tensor) or labels.shape[0] != inputs.shape[0]
-    ):
+    batch = ModelInputs.of(tuple(tensors), tuple(extra))
+    if labels is not None and (not isinstance(labels, Tensor) or labels.shape[0] != batch.size):
         raise ValueError(
             "Probe: `samples` labels must be a tensor with one entry per input "
-            f"({inputs.shape[0]}), got {_describe(labels)}."
+            f"({batch.size}), got {_describe(labels)}."
         )
-    return inputs, labels
+    batch.check("Probe")
+    return batch, labels
 
 
-def _concat(parts: list[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor | None]:
-    inputs = torch.cat([p[0] for p in parts])
+def _concat(parts: list[tuple[ModelInputs, Tensor | None]]) -> tuple[ModelInputs, Tensor | None]:
+    """Batches put together: tensors concatenated, other additional args taken from the first."""
+    first = parts[0][0]
+    tensors = [torch.cat([p[0].tensors[i] for p in parts]) for i in range(len(first.tensors))]
+    extra = [
+        torch.cat([p[0].extra[i] for p in parts]) if isinstance(a, Tensor) else a
+        for i, a in enumerate(first.extra)
+    ]
     has_labels = all(p[1] is not None for p in parts)
     labels = torch.cat([p[1] for p in parts]) if has_labels else None  # type: ignore[misc]
-    return inputs, labels
+    return ModelInputs.of(tuple(tensors), extra), labels
 
 
 def _take(labels: Tensor | None, index: Tensor) -> Tensor | None:

@@ -124,7 +124,7 @@ class AttentionMonitor(ProbeMonitor):
             raise ValueError(
                 f"AttentionMonitor: `layers` must name distinct layers (or be None), got {layers}."
             )
-        size = len(self.probe.inputs) if self.probe.ready else num_probes
+        size = self.probe.size or num_probes
         if not isinstance(samples, Sequence) or not all(_is_int(k) for k in samples):
             raise TypeError(
                 f"AttentionMonitor: `samples` must be a list of probe positions, got {samples!r}."
@@ -190,10 +190,11 @@ class AttentionMonitor(ProbeMonitor):
         self._watched = watched
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        inputs = self.probe.inputs.clone()
+        batch = self.probe.batch.map(Tensor.clone)
+        inputs = batch.first
         samples = [k for k in self.samples if k < inputs.shape[0]]
         captured, outputs, reused = capture_attention(
-            pl_module, self._watched, inputs, lambda weights: _summarise(weights, samples)
+            pl_module, self._watched, batch, lambda weights: _summarise(weights, samples)
         )
         for name in reused:
             self._warn_once(

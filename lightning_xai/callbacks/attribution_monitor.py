@@ -16,6 +16,7 @@ from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
 from lightning_xai.distributed import ProbeShard
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
 from lightning_xai.probe import BatchTransform
@@ -35,6 +36,8 @@ from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolv
 __all__ = ["AttributionMonitor"]
 
 MethodsArg = Sequence[str] | Mapping[str, Mapping[str, Any] | None]
+Attribution = Tensor | tuple[Tensor, ...]
+"""An attribution ``[N, ...]``, or one per input of a multi-input model."""
 
 
 class AttributionMonitor(ProbeMonitor):
@@ -72,6 +75,10 @@ class AttributionMonitor(ProbeMonitor):
     e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
     strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
     :func:`~lightning_xai.callbacks.token_attributions.log_token_attributions`.
+    Multi-input models (``batch_transform`` returning ``((image, table), labels)``, optionally
+    with Captum's ``additional_forward_args`` as a third element) get each input's pictures
+    under ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``, ``<input>`` being the
+    ``forward`` parameter's name; ``latest[method]`` is then a tuple, as Captum returns it.
 
     Every method is checked against the model once the probe exists (before the first training
     step): layer output shapes for ``neuron_selector``, baselines, model quirks (see
@@ -200,7 +207,7 @@ class AttributionMonitor(ProbeMonitor):
         self.sign = sign
         self.outlier_perc = outlier_perc
         self.image_size = image_size
-        self.latest: dict[str, Tensor] = {}
+        self.latest: dict[str, Attribution] = {}
         self.calibrate_chunks = calibrate_chunks
         if output_transform is not None and not callable(output_transform):
             raise TypeError(
@@ -244,11 +251,16 @@ class AttributionMonitor(ProbeMonitor):
     def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
         """Checks each method against the probe and one surveyed forward of it: the first
         moment the input shapes are known, still before the first training step."""
-        inputs = _model_inputs(self.probe.inputs, pl_module)
-        check_feature_names(self.feature_names, inputs, "AttributionMonitor")
-        survey = ModelSurvey.run(pl_module, inputs)
+        batch = _model_inputs(self.probe.batch, pl_module)
+        tabular = next((t for t in batch.tensors if t.ndim == 2), batch.first)
+        check_feature_names(self.feature_names, tabular, "AttributionMonitor")
+        if not batch.plain:
+            self.metrics.check_plain_inputs(
+                "several inputs" if batch.multi else "`additional_forward_args`"
+            )
+        survey = ModelSurvey.run(pl_module, batch)
         for method in self.methods:
-            method.check(inputs, survey)
+            method.check(batch, survey)
         self._checked = True
 
     def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:
@@ -260,7 +272,7 @@ class AttributionMonitor(ProbeMonitor):
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        outputs = self._forward(pl_module)(_model_inputs(self.probe.inputs, pl_module))
+        outputs = _model_inputs(self.probe.batch, pl_module)(self._forward(pl_module))
         if not isinstance(outputs, Tensor):
             raise TypeError(
                 f"AttributionMonitor: the model returns {type(outputs).__name__}, not a tensor; "
@@ -273,21 +285,21 @@ class AttributionMonitor(ProbeMonitor):
             raise ValueError(f"AttributionMonitor: {err}") from None
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        inputs = _model_inputs(self.probe.inputs, pl_module)
+        batch = _model_inputs(self.probe.batch, pl_module)
         labels = self.probe.labels
-        plan, inputs, labels = self._plan_budget(trainer, inputs, labels, step)
+        plan, batch, labels = self._plan_budget(trainer, batch, labels, step)
         if plan.skip:
             return
         with torch.no_grad():
-            outputs = self._forward(pl_module)(inputs)
+            outputs = batch(self._forward(pl_module))
         targets = resolve_target(self.target, outputs, labels)
         # Each rank explains its share of the probe; every rank gets the whole result.
         shard = ProbeShard.of(trainer)
-        rows = shard.rows(inputs.shape[0]).to(inputs.device)
-        part, part_targets = inputs[rows], None if targets is None else targets[rows]
-        results: dict[str, Tensor] = {}
+        rows = shard.rows(batch.size)
+        part, part_targets = batch.take(rows), None if targets is None else targets[rows]
+        results: dict[str, Attribution] = {}
         self.metrics.begin(
-            trainer, step, [self.writer], self._failed, self.probe.seed, shard, inputs.shape[0]
+            trainer, step, [self.writer], self._failed, self.probe.seed, shard, batch.size
         )
         for method in self.methods:
             start = perf_counter()
@@ -298,36 +310,38 @@ class AttributionMonitor(ProbeMonitor):
             try:
                 overrides = plan.overrides.get(method.key, {})
                 attribution = self.metrics.attribute(method, part, part_targets, **overrides)
-                mapped = method.to_input_space(attribution, part).detach().float()
-                if not torch.isfinite(mapped).all():
-                    raise FloatingPointError("the attributions contain NaN or inf")
+                mapped = _each(method.to_input_space(attribution, part), _finite_float)
             except Exception as err:
                 self._failed(method.tag, err, step)
                 mapped = None
-            whole = shard.gather(mapped, inputs.shape[0])
+            whole = shard.gather(mapped, batch.size)
             if whole is None:
                 if mapped is not None:  # another rank failed and warned
                     self._failed(method.tag, RuntimeError("failed on another rank"), step)
                 continue
-            results[method.key] = whole.cpu()
+            results[method.key] = _each(whole, Tensor.cpu)
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
-            self.metrics.evaluate(self._forward(pl_module), method, part, part_targets, mapped)
+            flat = _flattened(mapped)
+            self.metrics.evaluate(self._forward(pl_module), method, part.first, part_targets, flat)
             self.budget.record(method.key, perf_counter() - start)
-        self.metrics.compare(results, {m.key: m.tag for m in self.methods})
+        self.metrics.compare(
+            {k: _flattened(v) for k, v in results.items()}, {m.key: m.tag for m in self.methods}
+        )
         self.latest = results
-        cpu = (inputs.cpu(), outputs.detach().float().cpu())
+        cpu = (batch.map(Tensor.cpu).tensors, outputs.detach().float().cpu())
         targets = None if targets is None else targets.cpu()
         labels = None if labels is None else labels.cpu()
-        self.writer.submit(lambda: self._log_pictures(step, *cpu, targets, labels, results))
+        names = batch.names(pl_module) if batch.multi else [""]
+        self.writer.submit(lambda: self._log_inputs(step, *cpu, targets, labels, results, names))
 
     def _plan_budget(
-        self, trainer: pl.Trainer, inputs: Tensor, labels: Tensor | None, step: int
-    ) -> tuple[BudgetPlan, Tensor, Tensor | None]:
+        self, trainer: pl.Trainer, batch: ModelInputs, labels: Tensor | None, step: int
+    ) -> tuple[BudgetPlan, ModelInputs, Tensor | None]:
         """This run's plan under ``max_seconds``, the probe cut to its size, and its logging."""
-        knobs = {m.key: TimeBudget.knobs(m, inputs.shape) for m in self.methods}
-        plan = self.budget.plan(knobs, inputs.shape[0])
+        knobs = {m.key: TimeBudget.knobs(m, batch.first.shape) for m in self.methods}
+        plan = self.budget.plan(knobs, batch.size)
         if self.budget.max_seconds is None:
-            return plan, inputs, labels
+            return plan, batch, labels
         if trainer.world_size > 1:  # every rank follows rank zero's plan: collectives pair up
             plan = trainer.strategy.broadcast(plan, src=0)
         tags = {m.key: m.tag for m in self.methods}
@@ -342,21 +356,44 @@ class AttributionMonitor(ProbeMonitor):
                 "`xai/budget/`.",
             )
         labels = None if labels is None else labels[: plan.probes]
-        return plan, inputs[: plan.probes], labels
+        return plan, batch.head(plan.probes), labels
+
+    def _log_inputs(
+        self,
+        step: int,
+        inputs: tuple[Tensor, ...],
+        outputs: Tensor,
+        targets: Tensor | None,
+        labels: Tensor | None,
+        results: dict[str, Attribution],
+        names: list[str],
+    ) -> None:
+        """Renders and writes one run's pictures (on the writer's thread): the attributions
+        of each input, under ``<method>/<input name>`` for a multi-input model."""
+        titles = _titles(outputs, targets, labels)
+        tags = {m.key: m.tag for m in self.methods}
+        for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
+            mine = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
+            mine = {k: a for k, a in mine.items() if a is not None}
+            suffix = f"/{name}" if name else ""
+            if mine:
+                self._log_pictures(
+                    step, x, titles, mine, {k: tags[k] + suffix for k in mine}, suffix
+                )
 
     def _log_pictures(
         self,
         step: int,
         inputs: Tensor,
-        outputs: Tensor,
-        targets: Tensor | None,
-        labels: Tensor | None,
+        titles: list[str],
         results: dict[str, Tensor],
+        tags: dict[str, str],
+        panel: str = "",
     ) -> None:
-        """Renders and writes one run's pictures (on the writer's thread)."""
+        """Renders and writes the pictures of one input: ``results`` maps method keys to
+        attributions over ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
+        ``xai/panels<panel>/sample_<k>``."""
         writer = self.writer
-        tags = {m.key: m.tag for m in self.methods}
-        titles = _titles(outputs, targets, labels)
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
             args = (self.vocabulary, self.pad_id)
             log_token_attributions(writer, step, inputs, results, tags, titles, *args)
@@ -367,7 +404,7 @@ class AttributionMonitor(ProbeMonitor):
             units = {m.key for m in self.methods if m.spec.output == "layer"}
             log_feature_charts(
                 [writer], charts, tags, step, unit_keys=units, feature_names=self.feature_names,
-                titles=titles, panels=inputs.ndim == 2,
+                titles=titles, panels=inputs.ndim == 2, panel_prefix=f"xai/panels{panel}",
             )  # fmt: skip
         others = {k: a for k, a in results.items() if k not in charts and k not in maps}
         if others:
@@ -396,7 +433,7 @@ class AttributionMonitor(ProbeMonitor):
         for k in range(inputs.shape[0]):
             for key, picture in zip(maps, pictures, strict=True):
                 writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
-            writer.add_image(f"xai/panels/sample_{k:02d}", panels[k], step)
+            writer.add_image(f"xai/panels{panel}/sample_{k:02d}", panels[k], step)
 
     def _outlier_perc(self, method: ConfiguredMethod) -> float:
         if self.outlier_perc is not None:
@@ -404,12 +441,45 @@ class AttributionMonitor(ProbeMonitor):
         return 0.0 if method.spec.output == "layer" else 2.0
 
 
-def _model_inputs(probe: Tensor, module: torch.nn.Module) -> Tensor:
-    """A fresh copy of the probe in the model's floating dtype (e.g. ``bf16-true``)."""
+def _model_inputs(batch: ModelInputs, module: torch.nn.Module) -> ModelInputs:
+    """A fresh copy of the probe with floating tensors in the model's dtype (``bf16-true``)."""
     param = next(module.parameters(), None)
-    if param is not None and probe.is_floating_point() and param.is_floating_point():
-        return probe.to(dtype=param.dtype, copy=True)
-    return probe.clone()
+    dtype = param.dtype if param is not None and param.is_floating_point() else None
+
+    def fresh(t: Tensor) -> Tensor:
+        if dtype is not None and t.is_floating_point():
+            return t.to(dtype=dtype, copy=True)
+        return t.clone()
+
+    return batch.map(fresh, extra=True)
+
+
+def _each(value: Attribution, fn: Callable[[Tensor], Tensor]) -> Attribution:
+    """``fn`` of an attribution, or of each part of a multi-input attribution."""
+    return tuple(fn(v) for v in value) if isinstance(value, tuple) else fn(value)
+
+
+def _finite_float(attribution: Tensor) -> Tensor:
+    attribution = attribution.detach().float()
+    if not torch.isfinite(attribution).all():
+        raise FloatingPointError("the attributions contain NaN or inf")
+    return attribution
+
+
+def _flattened(attribution: Attribution) -> Tensor:
+    """One tensor per attribution: a multi-input one flattened per sample, ``[N, D]``."""
+    if isinstance(attribution, Tensor):
+        return attribution
+    return torch.cat([a.flatten(1) for a in attribution], dim=1)
+
+
+def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) -> Tensor | None:
+    """The part of ``attribution`` drawn over input ``i``: its element of a per-input tuple;
+    a layer map goes to the first input with as many dimensions (as ``to_input_space``)."""
+    if isinstance(attribution, tuple):
+        return attribution[i]
+    grid = next((j for j, t in enumerate(inputs) if t.ndim == attribution.ndim), 0)
+    return attribution if i == grid else None
 
 
 def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:

@@ -29,6 +29,7 @@ def log_feature_charts(
     feature_names: Sequence[str] | None,
     titles: Sequence[str],
     panels: bool,
+    panel_prefix: str = "xai/panels",
 ) -> None:
     """Logs bar charts and per-feature scalars of 1-D attributions.
 
@@ -39,7 +40,8 @@ def log_feature_charts(
       probe;
     - ``xai/features/<tag>/<feature>``: that mean per input feature (not for layer units), so
       that each feature's importance is a curve over training;
-    - with ``panels``: ``xai/panels/sample_<k>``, every method's chart of sample k side by side.
+    - with ``panels``: ``<panel_prefix>/sample_<k>``, every method's chart of sample k side by
+      side.
 
     Args:
         sinks: where to write.
@@ -83,7 +85,7 @@ def log_feature_charts(
         tiles = [_pad_to(p[k], height) for p in per_sample.values()]
         panel = titled_row(tiles, [tags[key] for key in per_sample], title)
         for sink in sinks:
-            sink.add_image(f"xai/panels/sample_{k:02d}", panel, step)
+            sink.add_image(f"{panel_prefix}/sample_{k:02d}", panel, step)
 
 
 def check_feature_names(names: Sequence[str] | None, inputs: Tensor, owner: str) -> None:

@@ -12,6 +12,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.metrics.activations import (
     channel_activity,
     dead_channel_fraction,
@@ -133,7 +134,7 @@ class FeatureMapMonitor(ProbeMonitor):
             background_writes=background_writes,
         )
         self.layers = _check_layers(layers)
-        size = len(self.probe.inputs) if self.probe.ready else len(self.probe.indices)
+        size = self.probe.size or len(self.probe.indices)
         self.samples = _check_samples(samples, size or num_probes)
         _check_count("max_channels", max_channels, allow_none=True)
         _check_count("max_kernel_inputs", max_kernel_inputs)
@@ -200,15 +201,15 @@ class FeatureMapMonitor(ProbeMonitor):
         self._watched = watched
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        inputs = self.probe.inputs.clone()
-        samples = [k for k in self.samples if k < inputs.shape[0]]
+        batch = self.probe.batch.map(Tensor.clone)
+        samples = [k for k in self.samples if k < batch.size]
         if len(samples) < len(self.samples):
             self._warn_once(
                 "samples",
-                f"the probe holds {inputs.shape[0]} samples; `samples` {self.samples} beyond it "
+                f"the probe holds {batch.size} samples; `samples` {self.samples} beyond it "
                 "are skipped.",
             )
-        captured = self._capture(pl_module, inputs, samples)
+        captured = self._capture(pl_module, batch, samples)
         latest: dict[str, dict[str, Any]] = {}
         for name, module in self._watched.items():
             if name not in captured:
@@ -221,7 +222,7 @@ class FeatureMapMonitor(ProbeMonitor):
         self.latest = latest
 
     def _capture(
-        self, pl_module: pl.LightningModule, inputs: Tensor, samples: list[int]
+        self, pl_module: pl.LightningModule, batch: ModelInputs, samples: list[int]
     ) -> dict[str, dict[str, Any]]:
         """One forward pass over the probe; each watched layer's output is summarised in its
         hook (before any in-place op after the layer can change it), then dropped."""
@@ -242,7 +243,7 @@ class FeatureMapMonitor(ProbeMonitor):
         handles = [m.register_forward_hook(hook_for(n)) for n, m in self._watched.items()]
         try:
             with torch.no_grad():
-                pl_module(inputs)
+                batch(pl_module)
         finally:
             for handle in handles:
                 handle.remove()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.quirks import ModelSurvey
 
 if TYPE_CHECKING:
@@ -22,16 +23,21 @@ if TYPE_CHECKING:
 __all__ = ["check_method", "check_neuron_selector"]
 
 
-def check_method(method: ConfiguredMethod, inputs: Tensor, survey: ModelSurvey) -> dict[str, int]:
-    """Validates ``method`` for ``inputs [N, ...]``; returns the modules to give per-call copies
-    (DeepLift family on a model that calls an activation module more than once).
+def check_method(
+    method: ConfiguredMethod, inputs: Tensor | ModelInputs, survey: ModelSurvey
+) -> dict[str, int]:
+    """Validates ``method`` for ``inputs [N, ...]`` (or each of a multi-input model's); returns
+    the modules to give per-call copies (DeepLift family on a model that calls an activation
+    module more than once).
 
     Raises:
         ValueError: the method cannot work on these inputs or this model; the message names
             the argument or module and the fix.
     """
     spec, where = method.spec, method.where
-    if spec.needs_spatial and inputs.ndim < 3:
+    batch = inputs if isinstance(inputs, ModelInputs) else ModelInputs.of(inputs)
+    inputs = batch.first
+    if spec.needs_spatial and all(t.ndim < 3 for t in batch.tensors):
         raise ValueError(
             f"{where} needs inputs with spatial dimensions [N, C, H, W]; the probe is "
             f"{tuple(inputs.shape)}. Pick a method that is not Grad-CAM based."
@@ -42,7 +48,8 @@ def check_method(method: ConfiguredMethod, inputs: Tensor, survey: ModelSurvey) 
             f"got {inputs.shape[0]}."
         )
     if method.baselines is not None:
-        method.baselines.check(inputs)
+        for tensor in batch.tensors:
+            method.baselines.check(tensor)
     if method.layer_path is not None:
         _check_layer(method, survey)
     reused = _deeplift_reuse(method, survey) if spec.model_rules == "deeplift" else {}

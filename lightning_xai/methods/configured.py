@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
@@ -195,14 +196,20 @@ class ConfiguredMethod:
             algorithm = self.spec.builder(forward or model, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
-    def check(self, inputs: Tensor, survey: ModelSurvey) -> None:
+    def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> None:
         """Validates the method against the probe and what one forward showed; warns about
         silent failures. See :func:`~lightning_xai.methods.checks.check_method`."""
         self._reused = check_method(self, inputs, survey)
 
     # -- the work --------------------------------------------------------------------------
-    def attribute(self, inputs: Tensor, target: Tensor | None, **overrides: Any) -> Tensor:
+    def attribute(
+        self, inputs: Tensor | ModelInputs, target: Tensor | None, **overrides: Any
+    ) -> Tensor | tuple[Tensor, ...]:
         """Attributions for ``inputs [N, ...]`` towards ``target [N]`` (or ``None``).
+
+        ``inputs`` may be :class:`~lightning_xai.inputs.ModelInputs`: several attributed
+        tensors (a multi-input model; the result is then a tuple like Captum's) and Captum's
+        ``additional_forward_args``.
 
         Methods that draw random numbers (``spec.random``) also seed NumPy's global RNG with
         ``torch.initial_seed()``: call ``torch.manual_seed`` first for a reproducible result
@@ -212,24 +219,31 @@ class ConfiguredMethod:
         larger ``internal_batch_size`` for a larger batch).
 
         Returns:
-            ``[N, ...]`` like ``inputs`` for primary and neuron methods; layer methods return
-            the layer-shaped attribution (see :meth:`to_input_space`).
+            ``[N, ...]`` like ``inputs`` for primary and neuron methods (a tuple for several
+            inputs); layer methods return the layer-shaped attribution (see
+            :meth:`to_input_space`).
         """
         if self._algorithm is None:
             raise RuntimeError(f"{self.owner}: method {self.key!r} is not bound to a model yet.")
+        batch = inputs if isinstance(inputs, ModelInputs) else ModelInputs.of(inputs)
+        first = batch.first
         kwargs = dict(self.attribute_kwargs)
         if self.spec.takes_target:
             kwargs["target"] = target
         if self.neuron_selector is not None:
             kwargs["neuron_selector"] = self.neuron_selector
+        if batch.extra:
+            kwargs["additional_forward_args"] = batch.captum_extra
         if self.baselines is not None:
-            kwargs["baselines"] = self.baselines(inputs)
+            kwargs["baselines"] = _per_input(batch, self.baselines)
         if self.spec.window and "sliding_window_shapes" not in kwargs:
-            window = _default_window(inputs.shape)
+            window = _per_input(batch, lambda t: _default_window(t.shape))
             kwargs["sliding_window_shapes"] = window
             kwargs.setdefault("strides", window)
-        if self.spec.feature_mask and "feature_mask" not in kwargs and inputs.ndim == 4:
-            kwargs["feature_mask"] = _patch_mask(inputs.shape, inputs.device)
+        if self.spec.feature_mask and "feature_mask" not in kwargs:
+            masks = _feature_masks(batch)
+            if masks is not None:
+                kwargs["feature_mask"] = masks
         if self.noise_tunnel:
             kwargs.update(self.noise_tunnel)
         kwargs.update(overrides)
@@ -239,17 +253,17 @@ class ConfiguredMethod:
             np.random.seed(torch.initial_seed() % 2**32)
         rewrite = per_call_copies(self._model, self._reused) if self._reused else nullcontext()
 
-        def run(rows: int | None) -> Tensor:
+        def run(rows: int | None) -> Tensor | tuple[Tensor, ...]:
             with rewrite:
-                chunks = self._chunks(rows, inputs.shape[0], kwargs)
-                return self._algorithm.attribute(inputs, **kwargs, **chunks)
+                chunks = self._chunks(rows, batch.size, kwargs)
+                return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
 
-        rows = self._rows(inputs, kwargs)
+        rows = self._rows(batch, kwargs)
         if rows is None or self.tuner is None:
             return run(rows)
-        return with_oom_retry(run, rows, lambda: self.tuner.shrink(inputs))
+        return with_oom_retry(run, rows, lambda: self.tuner.shrink(first))
 
-    def _rows(self, inputs: Tensor, kwargs: dict[str, Any]) -> int | None:
+    def _rows(self, batch: ModelInputs, kwargs: dict[str, Any]) -> int | None:
         """Rows per forward pass this call: measured, or the default; ``None`` when the user
         set every chunking knob that applies (or the method has none)."""
         knobs = [k for k in (self.spec.chunk_arg,) if k] + (
@@ -260,11 +274,11 @@ class ConfiguredMethod:
         default = NOISE_TUNNEL_ROWS if self.noise_tunnel else self.spec.default_chunk
         if default is None or self.tuner is None:  # no knob, or Captum's own default is kept
             return None
-        key = tuple(inputs.shape)
+        key = tuple(batch.first.shape)
         if key not in self.tuner.choices:
-            if self._calibrate and self._model is not None:
+            if self._calibrate and self._model is not None and batch.plain:
                 steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
-                return self.tuner.rows(self._model, inputs, inputs.shape[0] * steps)
+                return self.tuner.rows(self._model, batch.first, batch.size * steps)
             self.tuner.choices[key] = default
         return self.tuner.choices[key]
 
@@ -298,16 +312,23 @@ class ConfiguredMethod:
         attribution, delta = self.attribute(inputs, target, return_convergence_delta=True)
         return attribution, delta
 
-    def to_input_space(self, attribution: Tensor, inputs: Tensor) -> Tensor:
+    def to_input_space(
+        self, attribution: Tensor | tuple[Tensor, ...], inputs: Tensor | ModelInputs
+    ) -> Tensor | tuple[Tensor, ...]:
         """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
-        and upsampled bilinearly; input-shaped and 1-D (``[N, U]``) attributions are returned
-        as they are."""
-        if self.spec.output != "layer" or attribution.shape == inputs.shape:
+        and upsampled bilinearly (onto the first input with as many dimensions, for a
+        multi-input model); input-shaped, 1-D (``[N, U]``) and per-input (tuple)
+        attributions are returned as they are."""
+        if self.spec.output != "layer" or not isinstance(attribution, Tensor):
             return attribution
-        if attribution.ndim == inputs.ndim >= 3:
+        tensors = inputs.tensors if isinstance(inputs, ModelInputs) else (inputs,)
+        grid = next((t for t in tensors if t.ndim == attribution.ndim), tensors[0])
+        if attribution.shape == grid.shape:
+            return attribution
+        if attribution.ndim == grid.ndim >= 3:
             summed = attribution.sum(dim=1, keepdim=True)
-            mode = "bilinear" if inputs.ndim == 4 else "linear"
-            return F.interpolate(summed, size=inputs.shape[2:], mode=mode, align_corners=False)
+            mode = "bilinear" if grid.ndim == 4 else "linear"
+            return F.interpolate(summed, size=grid.shape[2:], mode=mode, align_corners=False)
         return attribution
 
 
@@ -372,6 +393,30 @@ def _default_window(shape: torch.Size) -> tuple[int, ...]:
         return (1,)
     sides = tuple(max(1, s // _PATCHES_PER_SIDE) for s in shape[2:])
     return (shape[1], *sides)
+
+
+def _per_input(batch: ModelInputs, fn: Callable[[Tensor], Any]) -> Any:
+    """``fn`` of the input, or a tuple of ``fn`` of each input of a multi-input model."""
+    values = tuple(fn(t) for t in batch.tensors)
+    return values if batch.multi else values[0]
+
+
+def _feature_masks(batch: ModelInputs) -> Tensor | tuple[Tensor, ...] | None:
+    """Feature masks of the perturbation methods: 7x7 patches of images ``[N, C, H, W]``;
+    with several inputs, each element of the others is a feature, ids unique across inputs.
+    ``None`` (Captum's default, one feature per element) for one non-image input."""
+    if not batch.multi:
+        first = batch.first
+        return _patch_mask(first.shape, first.device) if first.ndim == 4 else None
+    masks, offset = [], 0
+    for t in batch.tensors:
+        if t.ndim == 4:
+            mask = _patch_mask(t.shape, t.device)
+        else:
+            mask = torch.arange(t[:1].numel(), device=t.device).reshape(1, *t.shape[1:])
+        masks.append(mask + offset)
+        offset += int(mask.max()) + 1
+    return tuple(masks)
 
 
 def _patch_mask(shape: torch.Size, device: torch.device) -> Tensor:

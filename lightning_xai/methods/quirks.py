@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from lightning_xai.guard import attribution_guard
+from lightning_xai.inputs import ModelInputs
 
 __all__ = ["ModelSurvey", "per_call_copies"]
 
@@ -67,9 +68,11 @@ class ModelSurvey:
     _enclosing: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @classmethod
-    def run(cls, model: nn.Module, inputs: Tensor) -> ModelSurvey:
-        """One forward of ``inputs`` through ``model`` under the attribution guard (eval
-        mode, no grad, everything restored), watching modules and torch functions."""
+    def run(cls, model: nn.Module, inputs: Tensor | ModelInputs) -> ModelSurvey:
+        """One forward of ``inputs`` (a tensor, or :class:`~lightning_xai.inputs.ModelInputs`)
+        through ``model`` under the attribution guard (eval mode, no grad, everything
+        restored), watching modules and torch functions."""
+        batch = inputs if isinstance(inputs, ModelInputs) else ModelInputs.of(inputs)
         survey = cls(modules=dict(model.named_modules()))
         names = {id(m): n for n, m in reversed(list(model.named_modules()))}
         stack: list[nn.Module] = []
@@ -100,7 +103,7 @@ class ModelSurvey:
             handles.append(module.register_forward_hook(leave))
         try:
             with attribution_guard(model, grad=False), _Record():
-                model(inputs)
+                batch(model)
         finally:
             for handle in handles:
                 handle.remove()

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.methods import ConfiguredMethod
 from lightning_xai.metrics.context import MetricContext
-from lightning_xai.metrics.registry import MetricSpec, Result, get_metric
+from lightning_xai.metrics.registry import MetricSpec, Result, get_metric, list_metrics
 from lightning_xai.sinks import Sink
 
 __all__ = ["MetricRunner", "MetricsArg"]
@@ -108,6 +108,23 @@ class MetricRunner:
         names = state.pop("spec_names")
         self.__dict__.update(state)
         self.specs = {name: get_metric(name) for name in names}
+
+    def check_plain_inputs(self, reason: str) -> None:
+        """Raises ``ValueError`` when a configured metric runs the model or the method again:
+        those perturb one input tensor, which a model with ``reason`` (several inputs, or
+        additional forward args) does not have."""
+
+        def runs_model(spec: MetricSpec) -> bool:
+            return spec.needs_forward or spec.needs_reattribution
+
+        unsupported = [n for n, spec in self.specs.items() if runs_model(spec)]
+        if unsupported:
+            free = [n for n in list_metrics() if not runs_model(get_metric(n))]
+            raise ValueError(
+                f"{self.owner}: `metrics` {unsupported} perturb a single input tensor and do not "
+                f"support a model with {reason} yet. These read the attributions only and "
+                f"work: {free}."
+            )
 
     @property
     def names(self) -> list[str]:
