@@ -60,9 +60,9 @@ def test_iterable_datasets_and_unlabelled_batches() -> None:
 def test_dict_batches_and_batch_transform() -> None:
     probe = Probe()
     x = torch.zeros(2, 3)
-    assert probe.unpack({"image": x, "label": torch.ones(2)})[0] is x
+    assert probe.unpack({"image": x, "label": torch.ones(2)})[0].first is x
     custom = Probe(batch_transform=lambda b: (b["pixels"], None))
-    assert custom.unpack({"pixels": x})[0] is x
+    assert custom.unpack({"pixels": x})[0].first is x
 
 
 def test_unreadable_batch_names_batch_transform() -> None:

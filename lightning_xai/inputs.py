@@ -1,0 +1,122 @@
+"""What a model is called with: one or several attributed tensors and Captum's
+``additional_forward_args``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ModelInputs"]
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """The arguments of one forward, ``model(*tensors, *extra)``, as Captum sees them.
+
+    Attributes:
+        tensors: the attributed inputs, each ``[N, ...]``; one for most models, several for
+            multi-input models (``forward(image, tabular)``).
+        extra: Captum's ``additional_forward_args``, passed after the tensors and not
+            attributed: tensors are per sample ``[N, ...]`` (Captum's convention: it repeats
+            them with the inputs), anything else is passed as it is (e.g. a flag).
+
+    Example:
+        >>> batch = ModelInputs((torch.zeros(4, 3), torch.ones(4, 2)), (torch.ones(4, 5), True))
+        >>> batch.size, batch.multi, batch.take(torch.tensor([0, 1])).extra[0].shape
+        (4, True, torch.Size([2, 5]))
+    """
+
+    tensors: tuple[Tensor, ...]
+    extra: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, inputs: Tensor | Sequence[Tensor], extra: Sequence[Any] = ()) -> ModelInputs:
+        """From a tensor or a tuple of tensors (and the additional forward args)."""
+        tensors = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        return cls(tensors, tuple(extra))
+
+    # -- what it is ------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Samples ``N``."""
+        return self.tensors[0].shape[0]
+
+    @property
+    def multi(self) -> bool:
+        """Whether the model takes several attributed tensors."""
+        return len(self.tensors) > 1
+
+    @property
+    def plain(self) -> bool:
+        """One attributed tensor and no additional forward args: ``model(x)``."""
+        return not self.multi and not self.extra
+
+    @property
+    def first(self) -> Tensor:
+        """The first attributed tensor ``[N, ...]``."""
+        return self.tensors[0]
+
+    @property
+    def captum_inputs(self) -> Tensor | tuple[Tensor, ...]:
+        """``inputs=`` for Captum: the tensor itself for single-input models, else the tuple
+        (Captum returns attributions of the same structure)."""
+        return self.tensors if self.multi else self.tensors[0]
+
+    @property
+    def captum_extra(self) -> tuple[Any, ...] | None:
+        """``additional_forward_args=`` for Captum (``None`` when there are none)."""
+        return self.extra or None
+
+    # -- new inputs from these ---------------------------------------------------------------
+    def take(self, rows: Tensor) -> ModelInputs:
+        """The samples ``rows`` of every tensor, additional forward args included."""
+        return self.map(lambda t: t[rows.to(t.device)], extra=True)
+
+    def head(self, count: int) -> ModelInputs:
+        """The first ``count`` samples."""
+        return self.take(torch.arange(min(count, self.size)))
+
+    def map(self, fn: Callable[[Tensor], Tensor], extra: bool = False) -> ModelInputs:
+        """``fn`` applied to each attributed tensor (and, with ``extra``, to each tensor
+        among the additional forward args)."""
+        more = tuple(fn(a) if extra and isinstance(a, Tensor) else a for a in self.extra)
+        return ModelInputs(tuple(fn(t) for t in self.tensors), more)
+
+    def like(self, tensors: Sequence[Tensor]) -> ModelInputs:
+        """Other attributed tensors (e.g. perturbed ones) with these additional forward args."""
+        return ModelInputs(tuple(tensors), self.extra)
+
+    # -- use -------------------------------------------------------------------------------
+    def __call__(self, model: Callable[..., Any]) -> Any:
+        """``model(*tensors, *extra)``."""
+        return model(*self.tensors, *self.extra)
+
+    def names(self, model: nn.Module) -> list[str]:
+        """A name per attributed tensor: the ``forward`` parameter it binds to (``image``,
+        ``tabular``), else ``input_<i>``."""
+        try:
+            params = list(inspect.signature(model.forward).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(positional) >= len(self.tensors) and len(set(positional)) == len(positional):
+            return positional[: len(self.tensors)]
+        return [f"input_{i}" for i in range(len(self.tensors))]
+
+    def check(self, owner: str) -> None:
+        """Raises ``ValueError`` unless every tensor (and per-sample extra) has ``N`` rows."""
+        sizes = [t.shape[0] if t.ndim else None for t in self.tensors]
+        sizes += [a.shape[0] if a.ndim else None for a in self.extra if isinstance(a, Tensor)]
+        if any(s != self.size for s in sizes):
+            raise ValueError(
+                f"{owner}: the probe's inputs and `additional_forward_args` tensors must all "
+                f"have one row per sample; got first dimensions {sizes}. Pass constants that "
+                "are not per sample as non-tensor values (Captum repeats tensors with the inputs)."
+            )
