@@ -10,13 +10,13 @@ from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
 
-__all__ = ["BatchTransform", "Probe"]
+__all__ = ["BatchTransform", "Probe", "ProbeSamples"]
 
 BatchTransform = Callable[[Any], tuple]
 """Turns one batch of the user's data into ``(inputs, labels_or_None)`` or ``(inputs,
 labels_or_None, additional_forward_args)``; ``inputs`` is a tensor, or a tuple of tensors for
 a multi-input model."""
-Samples = Tensor | tuple | Sequence[int]
+ProbeSamples = Tensor | tuple | Sequence[int]
 """Explicit probe samples: inputs, ``(inputs, labels)``, ``(inputs, labels,
 additional_forward_args)`` or dataset indices."""
 
@@ -60,7 +60,7 @@ class Probe:
         self,
         num_probes: int = 16,
         seed: int = 0,
-        samples: Samples | None = None,
+        samples: ProbeSamples | None = None,
         batch_transform: BatchTransform | None = None,
         scan_limit: int = 2048,
     ) -> None:

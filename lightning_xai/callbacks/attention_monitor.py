@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from lightning_xai.attention import capture_attention
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.metrics.attention import attention_entropy
-from lightning_xai.probe import BatchTransform
+from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import Denormalize, enlarge, render_attribution, titled_row, to_display
 from lightning_xai.render.attention import (
     attention_matrix,
@@ -96,7 +96,7 @@ class AttentionMonitor(ProbeMonitor):
         image_size: int = 112,
         num_probes: int = 16,
         probe_seed: int = 0,
-        probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        probe: ProbeSamples | None = None,
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",

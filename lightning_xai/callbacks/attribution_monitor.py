@@ -19,7 +19,7 @@ from lightning_xai.distributed import ProbeShard
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
-from lightning_xai.probe import BatchTransform
+from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import (
     SIGNS,
     VIEWS,
@@ -150,7 +150,7 @@ class AttributionMonitor(ProbeMonitor):
         metrics: MetricsArg = None,
         num_probes: int = 16,
         probe_seed: int = 0,
-        probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        probe: ProbeSamples | None = None,
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",

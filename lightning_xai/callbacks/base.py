@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
-from lightning_xai.probe import BatchTransform, Probe
+from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
 
 __all__ = ["ProbeMonitor"]
@@ -58,7 +56,7 @@ class ProbeMonitor(pl.Callback):
         *,
         num_probes: int = 16,
         probe_seed: int = 0,
-        probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        probe: ProbeSamples | None = None,
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",

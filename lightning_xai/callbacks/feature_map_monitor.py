@@ -20,7 +20,7 @@ from lightning_xai.metrics.activations import (
     sparsity,
     weight_norm,
 )
-from lightning_xai.probe import BatchTransform
+from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import colormap as _lookup_colormap
 from lightning_xai.render.grid import (
     KERNEL_VIEWS,
@@ -118,7 +118,7 @@ class FeatureMapMonitor(ProbeMonitor):
         histograms: bool = True,
         num_probes: int = 16,
         probe_seed: int = 0,
-        probe: Tensor | tuple[Tensor, Tensor | None] | Sequence[int] | None = None,
+        probe: ProbeSamples | None = None,
         batch_transform: BatchTransform | None = None,
         every_n_epochs: int = 1,
         on_error: str = "warn",
