@@ -401,3 +401,17 @@ def test_every_metric_is_finite_on_all_zero_attributions(name: str, net: nn.Modu
     result = spec.compute(ctx, **options)
     for values in result.values() if isinstance(result, dict) else [result]:
         assert values.shape == (x.shape[0],) and torch.isfinite(values).all(), (name, values)
+
+
+def test_re_explanations_use_the_runs_overrides(net: nn.Module, probe) -> None:
+    """A time budget that cut IG's steps also cuts them where a metric explains again."""
+    x, target = probe
+    method = ConfiguredMethod("IntegratedGradients")
+    method.bind(net)
+    attribution = method.attribute(x, target, n_steps=4)
+    ctx = MetricContext(net, method, x, target, attribution, overrides={"n_steps": 4})
+    reduced = IntegratedGradients(net).attribute(x, target=target, n_steps=4)
+    full = IntegratedGradients(net).attribute(x, target=target)
+    again = ctx.explain(x, target)
+    torch.testing.assert_close(again, reduced)
+    assert not torch.allclose(again, full)

@@ -306,9 +306,8 @@ class AttributionMonitor(ProbeMonitor):
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.
             torch.manual_seed(self.probe.seed)
-            mapped = None
+            mapped, overrides = None, plan.overrides.get(method.key, {})
             try:
-                overrides = plan.overrides.get(method.key, {})
                 attribution = self.metrics.attribute(method, part, part_targets, **overrides)
                 mapped = _each(method.to_input_space(attribution, part), _finite_float)
             except Exception as err:
@@ -321,8 +320,10 @@ class AttributionMonitor(ProbeMonitor):
                 continue
             results[method.key] = _each(whole, Tensor.cpu)
             self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
-            flat = _flattened(mapped)
-            self.metrics.evaluate(self._forward(pl_module), method, part.first, part_targets, flat)
+            self.metrics.evaluate(
+                self._forward(pl_module), method, part.first, part_targets, _flattened(mapped),
+                overrides,
+            )  # fmt: skip
             self.budget.record(method.key, perf_counter() - start)
         self.metrics.compare(
             {k: _flattened(v) for k, v in results.items()}, {m.key: m.tag for m in self.methods}

@@ -139,7 +139,9 @@ def _randomization(ctx: MetricContext, layer: str | None, seed: int) -> Tensor:
     twin_model = randomized_copy(ctx.model, layer, seed)
     twin = copy.copy(ctx.method)  # same options, bound to the twin (the original stays bound)
     twin.bind(twin_model)
-    other = MetricContext(twin_model, twin, ctx.inputs, ctx.targets, ctx.attribution)
+    other = MetricContext(
+        twin_model, twin, ctx.inputs, ctx.targets, ctx.attribution, overrides=ctx.overrides
+    )
     return randomization(ctx.attribution, other.explain(ctx.inputs, ctx.targets))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -27,6 +29,9 @@ class MetricContext:
         previous: this method's attribution at the previous run of the metric (CPU) or ``None``.
         first: this method's attribution at the first run of the metric (CPU) or ``None``.
         seed: the probe seed; random metrics draw from the global RNG seeded with it.
+        overrides: the method's ``attribute`` keywords replaced for this run (a time budget's
+            reduced ``n_steps``...); :meth:`explain` uses them too, so that re-explanations
+            cost what the attribution cost.
     """
 
     model: nn.Module
@@ -38,6 +43,7 @@ class MetricContext:
     previous: Tensor | None = None
     first: Tensor | None = None
     seed: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def explain(self, inputs: Tensor, targets: Tensor | int | None) -> Tensor:
         """The method on other inputs, mapped to the input space like ``attribution``.
@@ -47,7 +53,7 @@ class MetricContext:
             targets: ``[M]``, one class, or ``None``.
         """
         chunk = self.method.spec.chunk_arg
-        overrides = {}
+        overrides = dict(self.overrides)
         configured = self.method.attribute_kwargs.get(chunk) if chunk else None
         if chunk == "internal_batch_size" and configured:
             # Captum's floor is the number of rows it sees (NoiseTunnel multiplies them): ask

@@ -187,14 +187,17 @@ class MetricRunner:
         inputs: Tensor,
         targets: Tensor | None,
         attribution: Tensor,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
-        """Runs every due per-method metric on ``attribution`` (``[N, ...]``, input space)."""
+        """Runs every due per-method metric on ``attribution`` (``[N, ...]``, input space);
+        ``overrides`` are the ``attribute`` keywords this run replaced (a time budget's), used
+        by the metrics that explain again."""
         step, sinks, seed = self._step, self._sinks, self._seed
         current = attribution.detach().float()
         ctx = MetricContext(
             model, method, inputs, targets, current.to(inputs.device),
             delta=self._deltas.get(method.key), previous=self._previous.get(method.key),
-            first=self._first.get(method.key), seed=seed,
+            first=self._first.get(method.key), seed=seed, overrides=dict(overrides or {}),
         )  # fmt: skip
         for name in self._due:
             spec = self.specs[name]
