@@ -159,3 +159,16 @@ def test_a_probe_of_several_inputs_and_extra_args_survives_a_checkpoint(tmp_path
     assert torch.equal(restored.batch.extra[0], torch.ones(3, 4)) and restored.batch.extra[1] == 0.5
     with pytest.raises(ValueError, match="one row per sample"):
         Probe(samples=((image, table[:2]), None))
+
+
+def test_a_time_budget_degrades_a_multi_input_run_without_errors(tmp_path: Path) -> None:
+    monitor = AttributionMonitor(
+        methods=["IntegratedGradients", "Occlusion"], num_probes=4, batch_transform=_split,
+        max_seconds=1e-3,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="max_seconds"):
+        _fit(tmp_path, [monitor], max_epochs=3)
+    scalars = read_events(tmp_path / "tb" / "version_0").Scalars
+    assert 1.0 in [e.value for e in scalars("xai/budget/skipped")]  # far below the floors
+    assert min(e.value for e in scalars("xai/budget/integrated_gradients/n_steps")) < 50
+    assert monitor.errors == {}

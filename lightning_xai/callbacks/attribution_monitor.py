@@ -339,7 +339,9 @@ class AttributionMonitor(ProbeMonitor):
         self, trainer: pl.Trainer, batch: ModelInputs, labels: Tensor | None, step: int
     ) -> tuple[BudgetPlan, ModelInputs, Tensor | None]:
         """This run's plan under ``max_seconds``, the probe cut to its size, and its logging."""
-        knobs = {m.key: TimeBudget.knobs(m, batch.first.shape) for m in self.methods}
+        # Occlusion's window is a knob for one input only (several inputs: a window each).
+        shape = batch.first.shape[:1] if batch.multi else batch.first.shape
+        knobs = {m.key: TimeBudget.knobs(m, shape) for m in self.methods}
         plan = self.budget.plan(knobs, batch.size)
         if self.budget.max_seconds is None:
             return plan, batch, labels
