@@ -12,9 +12,9 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
+from lightning_xai.callbacks.attribution_pictures import Attribution, AttributionPictures
 from lightning_xai.callbacks.base import ProbeMonitor
-from lightning_xai.callbacks.feature_charts import check_feature_names, log_feature_charts
-from lightning_xai.callbacks.token_attributions import log_token_attributions
+from lightning_xai.callbacks.feature_charts import check_feature_names
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
@@ -24,11 +24,6 @@ from lightning_xai.render import (
     SIGNS,
     VIEWS,
     Denormalize,
-    enlarge,
-    render_attribution,
-    titled_rows,
-    to_display,
-    to_uint8,
 )
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
@@ -36,8 +31,6 @@ from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolv
 __all__ = ["AttributionMonitor"]
 
 MethodsArg = Sequence[str] | Mapping[str, Mapping[str, Any] | None]
-Attribution = Tensor | tuple[Tensor, ...]
-"""An attribution ``[N, ...]``, or one per input of a multi-input model."""
 
 
 class AttributionMonitor(ProbeMonitor):
@@ -218,6 +211,14 @@ class AttributionMonitor(ProbeMonitor):
         self._selected: SelectOutput | None = None
         self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
         self.budget = TimeBudget(max_seconds, owner="AttributionMonitor")
+        self._pictures = AttributionPictures(
+            tags={m.key: m.tag for m in self.methods},
+            outlier_perc={m.key: self._outlier_perc(m) for m in self.methods},
+            unit_keys=frozenset(m.key for m in self.methods if m.spec.output == "layer"),
+            view=view, sign=sign, denormalize=denormalize, image_size=image_size,
+            feature_names=self.feature_names, vocabulary=vocabulary, pad_id=pad_id,
+            warn_once=self._warn_once,
+        )  # fmt: skip
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
@@ -333,7 +334,15 @@ class AttributionMonitor(ProbeMonitor):
         targets = None if targets is None else targets.cpu()
         labels = None if labels is None else labels.cpu()
         names = batch.names(pl_module) if batch.multi else [""]
-        self.writer.submit(lambda: self._log_inputs(step, *cpu, targets, labels, results, names))
+        writer = self.writer
+        writer.submit(
+            lambda: self._pictures.log(writer, step, *cpu, targets, labels, results, names)
+        )
+
+    def _outlier_perc(self, method: ConfiguredMethod) -> float:
+        if self.outlier_perc is not None:
+            return self.outlier_perc
+        return 0.0 if method.spec.output == "layer" else 2.0
 
     def _plan_budget(
         self, trainer: pl.Trainer, batch: ModelInputs, labels: Tensor | None, step: int
@@ -360,88 +369,6 @@ class AttributionMonitor(ProbeMonitor):
             )
         labels = None if labels is None else labels[: plan.probes]
         return plan, batch.head(plan.probes), labels
-
-    def _log_inputs(
-        self,
-        step: int,
-        inputs: tuple[Tensor, ...],
-        outputs: Tensor,
-        targets: Tensor | None,
-        labels: Tensor | None,
-        results: dict[str, Attribution],
-        names: list[str],
-    ) -> None:
-        """Renders and writes one run's pictures (on the writer's thread): the attributions
-        of each input, under ``<method>/<input name>`` for a multi-input model."""
-        titles = _titles(outputs, targets, labels)
-        tags = {m.key: m.tag for m in self.methods}
-        for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
-            mine = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
-            mine = {k: a for k, a in mine.items() if a is not None}
-            suffix = f"/{name}" if name else ""
-            if mine:
-                self._log_pictures(
-                    step, x, titles, mine, {k: tags[k] + suffix for k in mine}, suffix
-                )
-
-    def _log_pictures(
-        self,
-        step: int,
-        inputs: Tensor,
-        titles: list[str],
-        results: dict[str, Tensor],
-        tags: dict[str, str],
-        panel: str = "",
-    ) -> None:
-        """Renders and writes the pictures of one input: ``results`` maps method keys to
-        attributions over ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
-        ``xai/panels<panel>/sample_<k>``."""
-        writer = self.writer
-        if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
-            args = (self.vocabulary, self.pad_id)
-            log_token_attributions(writer, step, inputs, results, tags, titles, *args)
-            return
-        charts = {k: a for k, a in results.items() if a.ndim == 2}
-        maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
-        if charts:
-            units = {m.key for m in self.methods if m.spec.output == "layer"}
-            log_feature_charts(
-                [writer], charts, tags, step, unit_keys=units, feature_names=self.feature_names,
-                titles=titles, panels=inputs.ndim == 2, panel_prefix=f"xai/panels{panel}",
-            )  # fmt: skip
-        others = {k: a for k, a in results.items() if k not in charts and k not in maps}
-        if others:
-            self._warn_once(
-                "not-images",
-                f"pictures are drawn for [N, C, H, W] and [N, F] attributions; those of shape "
-                f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
-            )
-            for key, attribution in others.items():
-                writer.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
-        if not maps:
-            return
-        # Batched at the input's size, one uint8 conversion and one enlargement for all
-        # pictures, panels in one concatenation: a few tensor ops per run, not per sample.
-        small = to_display(inputs, self.denormalize)
-        outlier = {m.key: self._outlier_perc(m) for m in self.methods}
-        rendered = [
-            render_attribution(attr, small, self.view, self.sign, outlier[key])
-            for key, attr in maps.items()
-        ]
-        everything = to_uint8(torch.stack([small, *rendered]))  # [1 + methods, N, 3, H, W]
-        shown, *pictures = enlarge(everything.flatten(0, 1), self.image_size).unflatten(
-            0, everything.shape[:2]
-        )
-        panels = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
-        for k in range(inputs.shape[0]):
-            for key, picture in zip(maps, pictures, strict=True):
-                writer.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
-            writer.add_image(f"xai/panels{panel}/sample_{k:02d}", panels[k], step)
-
-    def _outlier_perc(self, method: ConfiguredMethod) -> float:
-        if self.outlier_perc is not None:
-            return self.outlier_perc
-        return 0.0 if method.spec.output == "layer" else 2.0
 
 
 def _model_inputs(batch: ModelInputs, module: torch.nn.Module) -> ModelInputs:
@@ -476,15 +403,6 @@ def _flattened(attribution: Attribution) -> Tensor:
     return torch.cat([a.flatten(1) for a in attribution], dim=1)
 
 
-def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) -> Tensor | None:
-    """The part of ``attribution`` drawn over input ``i``: its element of a per-input tuple;
-    a layer map goes to the first input with as many dimensions (as ``to_input_space``)."""
-    if isinstance(attribution, tuple):
-        return attribution[i]
-    grid = next((j for j, t in enumerate(inputs) if t.ndim == attribution.ndim), 0)
-    return attribution if i == grid else None
-
-
 def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:
     if isinstance(methods, str):
         methods = [methods]
@@ -507,24 +425,3 @@ def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:
             "its own name and the algorithm as option `method`."
         )
     return configured
-
-
-def _titles(outputs: Tensor, targets: Tensor | None, labels: Tensor | None) -> list[str]:
-    """``"#3 label 7 | pred 7 (0.98)"`` per sample; regression shows the output value."""
-    titles = []
-    flat = outputs.reshape(outputs.shape[0], -1)
-    probs = flat.softmax(dim=1) if flat.shape[1] > 1 else None
-    for k in range(flat.shape[0]):
-        parts = [f"#{k}"]
-        if labels is not None and labels.ndim == 1:
-            label = labels[k].item()
-            parts.append(f"label {label:.3g}" if isinstance(label, float) else f"label {label}")
-        if probs is not None:
-            pred = int(probs[k].argmax())
-            parts.append(f"pred {pred} ({float(probs[k, pred]):.2f})")
-            if targets is not None and int(targets[k]) != pred:
-                parts.append(f"target {int(targets[k])}")
-        else:
-            parts.append(f"output {float(flat[k, 0]):.3g}")
-        titles.append(" | ".join(parts))
-    return titles

@@ -1,0 +1,171 @@
+"""The pictures of one AttributionMonitor run: heat maps over images, bar charts of tables,
+token strips, panels; rendered and written on the writer's thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lightning_xai.callbacks.feature_charts import log_feature_charts
+from lightning_xai.callbacks.token_attributions import log_token_attributions
+from lightning_xai.render import (
+    Denormalize,
+    enlarge,
+    render_attribution,
+    titled_rows,
+    to_display,
+    to_uint8,
+)
+from lightning_xai.render.tokens import Vocabulary
+from lightning_xai.sinks import Sink
+
+__all__ = ["AttributionPictures"]
+
+Attribution = Tensor | tuple[Tensor, ...]
+"""An attribution ``[N, ...]``, or one per input of a multi-input model."""
+
+
+@dataclass(frozen=True)
+class AttributionPictures:
+    """How one monitor draws its attributions, and the drawing.
+
+    Attributes:
+        tags: method key -> tag (``integrated_gradients``).
+        outlier_perc: method key -> percentage of the attribution mass saturated.
+        unit_keys: keys of layer methods (their 1-D attributions are over units, not features).
+        view, sign, denormalize, image_size, feature_names, vocabulary, pad_id: see
+            :class:`~lightning_xai.callbacks.AttributionMonitor`.
+        warn_once: ``(key, message)`` -> a warning given once per key.
+    """
+
+    tags: Mapping[str, str]
+    outlier_perc: Mapping[str, float]
+    unit_keys: frozenset[str]
+    view: str
+    sign: str
+    denormalize: Denormalize
+    image_size: int
+    feature_names: Sequence[str] | None
+    vocabulary: Vocabulary | None
+    pad_id: int | None
+    warn_once: Callable[[str, str], None]
+
+    def log(
+        self,
+        sink: Sink,
+        step: int,
+        inputs: Sequence[Tensor],
+        outputs: Tensor,
+        targets: Tensor | None,
+        labels: Tensor | None,
+        results: Mapping[str, Attribution],
+        names: Sequence[str] = ("",),
+    ) -> None:
+        """Draws and writes one run (CPU tensors): the attributions of each input, under
+        ``<method>/<name>`` and ``xai/panels/<name>`` when the model takes several inputs.
+
+        Args:
+            sink: where to write.
+            step: the step to log at.
+            inputs: the probe's attributed inputs, each ``[N, ...]``.
+            outputs: the model's outputs on the probe ``[N, K]`` (for the titles).
+            targets: the explained class per sample, or ``None``.
+            labels: the labels, or ``None``.
+            results: method key -> attribution (a tuple for several inputs; a layer map is
+                drawn over the first input with as many dimensions).
+            names: a name per input; ``("",)`` for a single-input model (no name in tags).
+        """
+        titles = _titles(outputs, targets, labels)
+        for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
+            mine = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
+            mine = {k: a for k, a in mine.items() if a is not None}
+            suffix = f"/{name}" if name else ""
+            if mine:
+                tags = {k: self.tags[k] + suffix for k in mine}
+                self._log_input(sink, step, x, titles, mine, tags, f"xai/panels{suffix}")
+
+    def _log_input(
+        self,
+        sink: Sink,
+        step: int,
+        inputs: Tensor,
+        titles: list[str],
+        results: dict[str, Tensor],
+        tags: dict[str, str],
+        panels: str,
+    ) -> None:
+        """The pictures of one input: ``results`` maps method keys to attributions over
+        ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
+        ``<panels>/sample_<k>``."""
+        if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
+            args = (self.vocabulary, self.pad_id)
+            log_token_attributions(sink, step, inputs, results, tags, titles, *args)
+            return
+        charts = {k: a for k, a in results.items() if a.ndim == 2}
+        maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
+        if charts:
+            log_feature_charts(
+                [sink], charts, tags, step, unit_keys=set(self.unit_keys),
+                feature_names=self.feature_names, titles=titles, panels=inputs.ndim == 2,
+                panel_prefix=panels,
+            )  # fmt: skip
+        others = {k: a for k, a in results.items() if k not in charts and k not in maps}
+        if others:
+            self.warn_once(
+                "not-images",
+                f"pictures are drawn for [N, C, H, W] and [N, F] attributions; those of shape "
+                f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
+            )
+            for key, attribution in others.items():
+                sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+        if not maps:
+            return
+        # Batched at the input's size, one uint8 conversion and one enlargement for all
+        # pictures, panels in one concatenation: a few tensor ops per run, not per sample.
+        small = to_display(inputs, self.denormalize)
+        rendered = [
+            render_attribution(attr, small, self.view, self.sign, self.outlier_perc[key])
+            for key, attr in maps.items()
+        ]
+        everything = to_uint8(torch.stack([small, *rendered]))  # [1 + methods, N, 3, H, W]
+        shown, *pictures = enlarge(everything.flatten(0, 1), self.image_size).unflatten(
+            0, everything.shape[:2]
+        )
+        rows = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
+        for k in range(inputs.shape[0]):
+            for key, picture in zip(maps, pictures, strict=True):
+                sink.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
+            sink.add_image(f"{panels}/sample_{k:02d}", rows[k], step)
+
+
+def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) -> Tensor | None:
+    """The part of ``attribution`` drawn over input ``i``: its element of a per-input tuple;
+    a layer map goes to the first input with as many dimensions (as ``to_input_space``)."""
+    if isinstance(attribution, tuple):
+        return attribution[i]
+    grid = next((j for j, t in enumerate(inputs) if t.ndim == attribution.ndim), 0)
+    return attribution if i == grid else None
+
+
+def _titles(outputs: Tensor, targets: Tensor | None, labels: Tensor | None) -> list[str]:
+    """``"#3 label 7 | pred 7 (0.98)"`` per sample; regression shows the output value."""
+    titles = []
+    flat = outputs.reshape(outputs.shape[0], -1)
+    probs = flat.softmax(dim=1) if flat.shape[1] > 1 else None
+    for k in range(flat.shape[0]):
+        parts = [f"#{k}"]
+        if labels is not None and labels.ndim == 1:
+            label = labels[k].item()
+            parts.append(f"label {label:.3g}" if isinstance(label, float) else f"label {label}")
+        if probs is not None:
+            pred = int(probs[k].argmax())
+            parts.append(f"pred {pred} ({float(probs[k, pred]):.2f})")
+            if targets is not None and int(targets[k]) != pred:
+                parts.append(f"target {int(targets[k])}")
+        else:
+            parts.append(f"output {float(flat[k, 0]):.3g}")
+        titles.append(" | ".join(parts))
+    return titles
