@@ -33,6 +33,9 @@ class BudgetPlan:
         estimate: planned seconds from the previous run's measurements (``nan`` if unknown).
         skip: the run is skipped: even one probe at the floors would exceed the budget.
         stages: the stages (of :data:`STAGES`) this plan used.
+        remeasure: a run that would be skipped runs instead at the smallest plan (every knob
+            at its floor, one probe), to measure the times again (see :class:`TimeBudget`).
+        after_skips: for a re-measurement, the number of skipped runs before it.
     """
 
     probes: int
@@ -42,11 +45,18 @@ class BudgetPlan:
     estimate: float = math.nan
     skip: bool = False
     stages: list[str] = field(default_factory=list)
+    remeasure: bool = False
+    after_skips: int = 0
 
     def scalars(self, tags: Mapping[str, str]) -> dict[str, float]:
         """``xai/budget/...`` tag -> value: ``estimate_seconds`` (once measured), ``probes``,
-        ``skipped`` and ``<method tag>/<knob>`` per reduced knob (a window as its side)."""
-        out = {"xai/budget/probes": float(self.probes), "xai/budget/skipped": float(self.skip)}
+        ``skipped``, ``remeasured`` (0/1) and ``<method tag>/<knob>`` per reduced knob (a
+        window as its side)."""
+        out = {
+            "xai/budget/probes": float(self.probes),
+            "xai/budget/skipped": float(self.skip),
+            "xai/budget/remeasured": float(self.remeasure),
+        }
         if not math.isnan(self.estimate):
             out["xai/budget/estimate_seconds"] = self.estimate
         for key, knobs in self.reduced.items():
@@ -66,6 +76,12 @@ class BudgetPlan:
             done.append(f"probes {self.total_probes} -> {self.probes}")
         if self.skip:
             done.append("the run is skipped")
+        if self.remeasure:
+            runs = "run was" if self.after_skips == 1 else "runs were"
+            done.append(
+                f"re-measuring at the smallest plan (over the budget) after {self.after_skips} "
+                f"skipped {runs}"
+            )
         return "; ".join(done) or "nothing"
 
 
@@ -81,6 +97,14 @@ class TimeBudget:
     measurement (so a budget adapts when the model or the machine gets slower). The budget
     covers the methods and their metrics, not the single forward pass over the probe.
 
+    A skip is not final: a skipped run measures nothing, so a first measurement that was
+    inflated (a slow first run, a busy machine) would otherwise skip every later run. After
+    1 skipped run, then 2, 4, 8... (exponential back-off, so a budget that really is too small
+    costs one small run in ever longer stretches), the run that would be skipped runs at the
+    smallest plan instead (every knob at its floor, one probe; ``plan.remeasure``). Its times
+    are recorded like any other, and the next plan follows from them: when they fit, runs are
+    planned normally again and the back-off starts over at 1.
+
     Args:
         max_seconds: seconds per run, or ``None`` (no budget: every run at full size).
         owner: class name for error messages.
@@ -94,6 +118,12 @@ class TimeBudget:
         >>> plan = budget.plan(knobs, probes=16)
         >>> plan.overrides, plan.probes
         ({'ig': {'n_steps': 16}}, 16)
+        >>> budget.record("ig", 80.0)  # 16 steps took 80 s: the machine got busy
+        >>> budget.plan(knobs, probes=16).skip  # 4 steps on 1 probe: 1.25 s > 1 s
+        True
+        >>> retry = budget.plan(knobs, probes=16)  # after 1 skipped run: measure again
+        >>> retry.remeasure, retry.overrides, retry.probes
+        (True, {'ig': {'n_steps': 4}}, 1)
     """
 
     def __init__(self, max_seconds: float | None, owner: str = "AttributionMonitor") -> None:
@@ -111,6 +141,8 @@ class TimeBudget:
         """Method key -> seconds at full size on all probes, from the last measurement."""
         self._last: BudgetPlan | None = None
         self._knobs: dict[str, dict[str, Any]] = {}
+        self._skipped = 0  # runs skipped since the last run that ran
+        self._wait = 1  # skipped runs before the next re-measurement: 1, 2, 4, 8...
 
     @staticmethod
     def knobs(method: Any, input_shape: Sequence[int]) -> dict[str, Any]:
@@ -151,7 +183,8 @@ class TimeBudget:
         work = {k: dict(v) for k, v in self._knobs.items()}
         plan = BudgetPlan(probes=probes, total_probes=probes)
         known = all(k in self.costs for k in knobs)
-        if self.max_seconds is None or not known:
+        if self.max_seconds is None or not known:  # a full-size run: measure everything
+            self._skipped, self._wait = 0, 1
             self._last = plan
             return plan
         budget = self.max_seconds
@@ -180,7 +213,13 @@ class TimeBudget:
             if "probes" not in plan.stages:
                 plan.stages.append("probes")
         plan.estimate = estimate()
-        if plan.estimate > budget:
+        if plan.estimate <= budget:
+            self._skipped, self._wait = 0, 1
+        elif self._skipped >= self._wait:  # at the floors: run it anyway, measure again
+            plan.remeasure, plan.after_skips = True, self._skipped
+            self._skipped, self._wait = 0, 2 * self._wait
+        else:
+            self._skipped += 1
             plan.skip = True
             plan.stages.append("skip")
         for key, planned in work.items():
@@ -191,6 +230,18 @@ class TimeBudget:
             if changed:
                 plan.reduced[key] = changed
                 plan.overrides[key] = _overrides(planned, changed)
+        self._last = plan
+        return plan
+
+    @property
+    def last(self) -> BudgetPlan | None:
+        """The plan of the latest run (see :meth:`follow`), ``None`` before the first."""
+        return self._last
+
+    def follow(self, plan: BudgetPlan) -> BudgetPlan:
+        """Makes ``plan`` the latest run's plan, in place of the one :meth:`plan` returned:
+        under DDP every rank follows rank zero's plan, and :meth:`record` must scale its
+        measurements by the plan that actually ran. Returns ``plan``."""
         self._last = plan
         return plan
 

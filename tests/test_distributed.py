@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -15,6 +16,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lightning_xai import AttributionMonitor
 from lightning_xai.distributed import ProbeShard
+from lightning_xai.probe import Probe
 
 from .conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
 
@@ -88,3 +90,99 @@ def test_ddp_subprocess_launcher_equals_a_single_process_run(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_same_logs(tmp_path / "one" / "tb" / "version_0", tmp_path / "two" / "tb" / "version_0")
+
+
+@pytest.fixture(scope="module")
+def ddp_fits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/ddp_fit.py run once under `strategy="ddp"` (2 CPU ranks, gloo): its scenarios
+    `resume`, `budget` and `skip` each leave per-rank records and an event file."""
+    root = tmp_path_factory.mktemp("ddp_fit")
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ddp_fit.py")), str(root)],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def _plans(root: Path) -> tuple[dict, dict]:
+    zero, one = (json.loads((root / f"plans_rank{r}.json").read_text()) for r in (0, 1))
+    return zero, one
+
+
+def _values(events, tag: str) -> list[float]:
+    return [e.value for e in events.Scalars(tag)]
+
+
+@pytest.mark.slow
+def test_ddp_resume_restores_the_same_probe_on_every_rank(ddp_fits: Path) -> None:
+    root = ddp_fits / "resume"
+    before = [torch.load(root / f"probe_before_rank{r}.pt") for r in (0, 1)]
+    after = [torch.load(root / f"probe_after_rank{r}.pt") for r in (0, 1)]
+    reference = before[0]
+    assert len(reference["indices"]) == 5
+    for held in (*before, *after):  # both ranks, before the checkpoint and after resuming
+        assert held["indices"] == reference["indices"]
+        assert torch.equal(held["inputs"], reference["inputs"])
+        assert torch.equal(held["labels"], reference["labels"])
+    assert after[0]["step"] > before[0]["step"] and after[1]["step"] == after[0]["step"]
+    # The resumed fit validated on other samples: a probe chosen there would differ, so the
+    # one the ranks hold came from the checkpoint.
+    fresh = Probe(num_probes=5)
+    fresh.select(DigitsData(n_train=352).val_dataloader(), "cpu")
+    assert not torch.equal(fresh.inputs, reference["inputs"])
+    # Rank zero explained it after resuming.
+    events = read_events(root / "tb" / "version_0")
+    steps = [e.step for e in events.Images("xai/attributions/saliency/sample_04")]
+    assert steps == [before[0]["step"], after[0]["step"]]
+
+
+@pytest.mark.slow
+def test_ddp_ranks_follow_rank_zeros_budget_plan(ddp_fits: Path) -> None:
+    root = ddp_fits / "budget"
+    zero, one = _plans(root)
+    # Rank one's own budget would never reduce anything; it follows rank zero's plan.
+    assert zero["max_seconds"] == 0.05 and one["max_seconds"] == 1e6
+    assert one["runs"] == zero["runs"]  # same knobs, probes and gathered result, every run
+    first, *later = zero["runs"]
+    assert first["probes"] == 8 and not first["overrides"]  # run 1: full size, measured
+    assert len(later) == 2
+    for run in later:
+        assert not run["skip"] and run["overrides"]["IntegratedGradients"]["n_steps"] < 256
+        assert all(shape[0] == run["probes"] for shape in run["latest"].values())
+    events = read_events(root / "tb" / "version_0")
+    assert [e.step for e in events.Scalars("xai/budget/probes")] == [
+        r["step"] for r in zero["runs"]
+    ]
+    assert _values(events, "xai/budget/probes") == [r["probes"] for r in zero["runs"]]
+    assert _values(events, "xai/budget/skipped") == [0, 0, 0]
+    assert _values(events, "xai/budget/integrated_gradients/n_steps") == [
+        r["overrides"]["IntegratedGradients"]["n_steps"] for r in later
+    ]
+    assert len(events.Scalars("xai/time/integrated_gradients")) == 3
+
+
+@pytest.mark.slow
+def test_ddp_skipped_runs_measure_again_on_every_rank(ddp_fits: Path) -> None:
+    root = ddp_fits / "skip"
+    zero, one = _plans(root)
+    assert one["runs"] == zero["runs"]
+    runs = zero["runs"]
+    # Full, skipped, re-measured at the smallest plan (after 1 skip), skipped (next after 2).
+    assert [(r["skip"], r["remeasure"]) for r in runs] == [
+        (False, False),
+        (True, False),
+        (False, True),
+        (True, False),
+    ]
+    assert [r["probes"] for r in runs] == [8, 1, 1, 1]
+    assert runs[2]["overrides"] == {"IntegratedGradients": {"n_steps": 4}}
+    assert [r["latest"]["IntegratedGradients"][0] for r in runs] == [8, 8, 1, 1]
+    events = read_events(root / "tb" / "version_0")
+    assert _values(events, "xai/budget/skipped") == [0, 1, 0, 1]
+    assert _values(events, "xai/budget/remeasured") == [0, 0, 1, 0]
+    timed = [e.step for e in events.Scalars("xai/time/integrated_gradients")]
+    assert timed == [runs[0]["step"], runs[2]["step"]]

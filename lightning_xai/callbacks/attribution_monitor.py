@@ -355,7 +355,7 @@ class AttributionMonitor(ProbeMonitor):
         if self.budget.max_seconds is None:
             return plan, batch, labels
         if trainer.world_size > 1:  # every rank follows rank zero's plan: collectives pair up
-            plan = trainer.strategy.broadcast(plan, src=0)
+            plan = self.budget.follow(trainer.strategy.broadcast(plan, src=0))
         tags = {m.key: m.tag for m in self.methods}
         for tag, value in plan.scalars(tags).items():
             self.writer.add_scalar(tag, value, step)
