@@ -56,8 +56,9 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
     ``xai/time/metric_<metric>/<method>``         seconds the metric took
     ``xai/budget/...``                            with ``max_seconds``: ``estimate_seconds``,
-                                                  ``probes``, ``skipped`` (0/1) and
-                                                  ``<method>/<knob>`` for each reduced knob
+                                                  ``probes``, ``skipped`` and ``remeasured``
+                                                  (0/1), ``<method>/<knob>`` for each
+                                                  reduced knob
     ============================================  =============================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
@@ -109,7 +110,9 @@ class AttributionMonitor(ProbeMonitor):
             run is measured at full size; later runs are planned from the previous run's
             per-method times and degraded in this order until they fit: fewer steps
             (``n_steps``, ``nt_samples`` halved), fewer perturbations (``n_samples`` halved,
-            Occlusion windows doubled), fewer probes (halved), skip the run. See
+            Occlusion windows doubled), fewer probes (halved), skip the run. A skip is
+            retried at the smallest plan after 1, 2, 4... skipped runs, to measure again.
+            Metrics that explain again use the reduced knobs too. See
             :class:`~lightning_xai.budget.TimeBudget`; what was reduced is logged under
             ``xai/budget/`` and named in a warning the first time.
         **kwargs: probe, schedule and fault options of
