@@ -12,6 +12,9 @@ each rank writes what it holds under ROOT/<scenario>/, for the test to compare a
   zero's reduced plan. Each rank saves the plan it followed at every run.
 - ``skip``: a budget below the floors on rank zero: runs are skipped and re-measured, on
   both ranks alike.
+- ``multi``: ``trainer.validate`` of a multi-input model with an additional forward arg; the
+  per-input attributions (a tuple) are sharded and gathered. Rank zero saves the weights and
+  ``latest`` (``latest_rank<r>.pt``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from lightning_xai import AttributionMonitor
 from tests.conftest import DigitsData, LitClassifier, make_trainer
+from tests.test_multi_input import LitImageAndTable, loaders, split_batch
 
 FIT = {
     "strategy": "ddp",
@@ -107,12 +111,25 @@ def budget(root: Path, max_seconds: float, methods: dict, probes: int, epochs: i
     trainer.fit(LitClassifier(), datamodule=DigitsData())
 
 
+def multi(root: Path) -> None:
+    model = LitImageAndTable()
+    monitor = AttributionMonitor(
+        methods=["IntegratedGradients", "LayerGradCam"], num_probes=5, batch_transform=split_batch
+    )
+    trainer = make_trainer(root, [monitor], **FIT)
+    trainer.validate(model, loaders()[1])
+    if trainer.global_rank == 0:
+        torch.save(model.state_dict(), root / "weights.pt")
+    torch.save(monitor.latest, root / f"latest_rank{trainer.global_rank}.pt")
+
+
 if __name__ == "__main__":
     warnings.simplefilter("ignore")
     root = Path(sys.argv[1])
-    for name in ("resume", "budget", "skip"):
+    for name in ("resume", "budget", "skip", "multi"):
         (root / name).mkdir(parents=True, exist_ok=True)
     pl.seed_everything(0, verbose=False)
     resume(root / "resume")
     budget(root / "budget", 0.05, BUDGET_METHODS, probes=8, epochs=3)
     budget(root / "skip", 1e-9, {"IntegratedGradients": {"n_steps": 16}}, probes=8, epochs=4)
+    multi(root / "multi")

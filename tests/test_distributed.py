@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from captum.attr import IntegratedGradients
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lightning_xai import AttributionMonitor
@@ -19,6 +20,7 @@ from lightning_xai.distributed import ProbeShard
 from lightning_xai.probe import Probe
 
 from .conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
+from .test_multi_input import LitImageAndTable, loaders, split_batch
 
 METHODS = {"IntegratedGradients": {"n_steps": 8}, "Saliency": None, "LayerGradCam": None}
 METRICS = ["sparseness", "deletion"]
@@ -95,7 +97,7 @@ def test_ddp_subprocess_launcher_equals_a_single_process_run(tmp_path: Path) -> 
 @pytest.fixture(scope="module")
 def ddp_fits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/ddp_fit.py run once under `strategy="ddp"` (2 CPU ranks, gloo): its scenarios
-    `resume`, `budget` and `skip` each leave per-rank records and an event file."""
+    `resume`, `budget`, `skip` and `multi` each leave per-rank records (and event files)."""
     root = tmp_path_factory.mktemp("ddp_fit")
     done = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("ddp_fit.py")), str(root)],
@@ -186,3 +188,29 @@ def test_ddp_skipped_runs_measure_again_on_every_rank(ddp_fits: Path) -> None:
     assert _values(events, "xai/budget/remeasured") == [0, 0, 1, 0]
     timed = [e.step for e in events.Scalars("xai/time/integrated_gradients")]
     assert timed == [runs[0]["step"], runs[2]["step"]]
+
+
+@pytest.mark.slow
+def test_ddp_gathers_the_attributions_of_every_input(ddp_fits: Path) -> None:
+    """A multi-input model with an additional forward arg under 2 ranks: each explains its
+    share of the 5 probes (rank one's padded), the per-input tuples are gathered in order and
+    equal Captum's on the whole probe."""
+    root = ddp_fits / "multi"
+    latest = [torch.load(root / f"latest_rank{r}.pt") for r in (0, 1)]
+    model = LitImageAndTable()
+    model.load_state_dict(torch.load(root / "weights.pt"))
+    model.eval()
+    probe = AttributionMonitor(num_probes=5, batch_transform=split_batch).probe
+    probe.select(loaders()[1], "cpu")
+    (image, table), (mask,) = probe.batch.tensors, probe.batch.extra
+    with torch.no_grad():
+        target = model(image, table, mask).argmax(1)
+    expected = IntegratedGradients(model).attribute(
+        (image, table), target=target, additional_forward_args=(mask,), internal_batch_size=128
+    )
+    for held in latest:  # every rank holds the whole gathered result
+        got = held["IntegratedGradients"]
+        assert isinstance(got, tuple) and [g.shape[0] for g in got] == [5, 5]
+        for mine, theirs in zip(got, expected, strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+        assert held["LayerGradCam"].shape == (5, 1, 8, 8)

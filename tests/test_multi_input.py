@@ -54,12 +54,12 @@ class LitImageAndTable(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-def _split(batch: Any) -> tuple[tuple[Tensor, Tensor], Tensor, tuple[Tensor]]:
+def split_batch(batch: Any) -> tuple[tuple[Tensor, Tensor], Tensor, tuple[Tensor]]:
     image, table, mask, y = batch
     return (image, table), y, (mask,)
 
 
-def _loaders() -> tuple[DataLoader, DataLoader]:
+def loaders() -> tuple[DataLoader, DataLoader]:
     x, y = digits_tensors(160)
     table = torch.stack([x[:, 0, :4].mean((1, 2)), x[:, 0, 4:].mean((1, 2)), x.std((1, 2, 3)),
                          y.float() / 10], dim=1)  # fmt: skip
@@ -73,7 +73,7 @@ def _fit(root: Path, callbacks: list[pl.Callback], **kwargs: Any) -> LitImageAnd
     pl.seed_everything(0, verbose=False)
     model = LitImageAndTable()
     trainer = make_trainer(root, callbacks, **kwargs)
-    trainer.fit(model, *_loaders())
+    trainer.fit(model, *loaders())
     return model
 
 
@@ -83,7 +83,7 @@ METHODS = ["IntegratedGradients", "Saliency", "LayerGradCam", "FeatureAblation"]
 def test_every_input_is_explained_with_the_additional_forward_args(tmp_path: Path) -> None:
     metrics = ["sparseness", "completeness"]
     monitor = AttributionMonitor(
-        methods=METHODS, num_probes=4, batch_transform=_split, metrics=metrics
+        methods=METHODS, num_probes=4, batch_transform=split_batch, metrics=metrics
     )
     model = _fit(tmp_path, [monitor])
     events = read_events(tmp_path / "tb" / "version_0")
@@ -131,8 +131,8 @@ def test_training_is_unchanged_by_a_multi_input_monitor(tmp_path: Path) -> None:
     plain = _fit(tmp_path / "plain", [])
     monitored = _fit(
         tmp_path / "monitored",
-        [AttributionMonitor(methods=METHODS, num_probes=4, batch_transform=_split),
-         FeatureMapMonitor(num_probes=4, batch_transform=_split)],
+        [AttributionMonitor(methods=METHODS, num_probes=4, batch_transform=split_batch),
+         FeatureMapMonitor(num_probes=4, batch_transform=split_batch)],
     )  # fmt: skip
     after = monitored.state_dict()
     for name, value in plain.state_dict().items():
@@ -141,7 +141,7 @@ def test_training_is_unchanged_by_a_multi_input_monitor(tmp_path: Path) -> None:
 
 def test_metrics_that_perturb_one_input_are_refused_before_training(tmp_path: Path) -> None:
     monitor = AttributionMonitor(
-        methods=["Saliency"], num_probes=4, batch_transform=_split, metrics=["infidelity"]
+        methods=["Saliency"], num_probes=4, batch_transform=split_batch, metrics=["infidelity"]
     )
     with pytest.raises(ValueError, match=r"`metrics` \['infidelity'\].*several inputs"):
         _fit(tmp_path, [monitor])
@@ -163,7 +163,7 @@ def test_a_probe_of_several_inputs_and_extra_args_survives_a_checkpoint(tmp_path
 
 def test_a_time_budget_degrades_a_multi_input_run_without_errors(tmp_path: Path) -> None:
     monitor = AttributionMonitor(
-        methods=["IntegratedGradients", "Occlusion"], num_probes=4, batch_transform=_split,
+        methods=["IntegratedGradients", "Occlusion"], num_probes=4, batch_transform=split_batch,
         max_seconds=1e-3,
     )  # fmt: skip
     with pytest.warns(UserWarning, match="max_seconds"):
