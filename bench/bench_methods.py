@@ -1,0 +1,335 @@
+"""Each method the monitor's way against its compute floor and against Captum's defaults.
+
+    python -m bench.bench_methods [--threads 1] [--models convnet resnet18] [--methods ...]
+
+Issue 7, item 1. For IntegratedGradients, GradientShap, NoiseTunnel(Saliency), Occlusion and
+LayerConductance, on seed 000's ConvNet (32 probes 1x28x28) and torchvision's ResNet-18
+(``num_classes=10``, random weights, 16 probes 3x64x64), three ways of doing the same work run
+interleaved in one process (``bench/timing.py`` ``compare``, medians):
+
+- floor: only the forward (+backward) passes the method performs, over rows built before the
+  clock starts, at several chunk sizes; the fastest chunk is the floor;
+- monitor: ``ConfiguredMethod(name).bind(model)`` then ``.attribute(x, target)``, as
+  AttributionMonitor calls it (its default options and chunking);
+- captum: Captum's class called with its own defaults on the same work (same n_steps,
+  n_samples, windows, baselines; no chunking arguments).
+
+Targets (issue 7): monitor / floor <= 1.15; captum / monitor >= 1.0, and >= 1.8 on the ConvNet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from captum.attr import (
+    GradientShap,
+    IntegratedGradients,
+    LayerConductance,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+from torch import Tensor, nn
+
+from bench.timing import compare, machine
+from example_trainers.models import ConvNet
+from lightning_xai.methods import ConfiguredMethod
+
+METHODS = (
+    "IntegratedGradients",
+    "GradientShap",
+    "NoiseTunnel(Saliency)",
+    "Occlusion",
+    "LayerConductance",
+)
+N_STEPS = 50  # Captum's default for IG and LayerConductance; the monitor keeps it
+N_SAMPLES = 5  # GradientShap's default
+NT_SAMPLES, NT_STDEV = 10, 0.2  # the monitor's NoiseTunnel defaults
+MONITOR_TARGET, CAPTUM_TARGET, CAPTUM_TARGET_SEED = 1.15, 1.0, 1.8
+
+
+@dataclass
+class Case:
+    """One model with its probe, targets, layer and the floor's chunk sizes (rows)."""
+
+    name: str
+    model: nn.Module
+    x: Tensor
+    target: Tensor
+    layer: str
+    chunks: tuple[int, ...]
+    repeats: int
+    seed_model: bool
+    whole: bool  # also time the floor as one pass of all rows (Captum's default way)
+
+    def window(self) -> tuple[int, ...]:
+        """The monitor's default Occlusion window (``configured._default_window``): all
+        channels x 1/7 of each side, stride = window."""
+        return (self.x.shape[1], *(s // 7 for s in self.x.shape[2:]))
+
+
+def convnet_case(repeats: int) -> Case:
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    x = torch.randn(32, 1, 28, 28)
+    chunks = (32, 64, 128, 256, 512)
+    return Case("seed ConvNet, 32 x 1x28x28", model, x, _predicted(model, x), "cn2", chunks,
+                repeats, seed_model=True, whole=True)  # fmt: skip
+
+
+def resnet_case(repeats: int) -> Case:
+    # torchvision's own ResNet-18 (7x7 stride-2 stem and max-pool). The project's random-init
+    # variant (example_trainers.models.resnet18: 3x3 stride-1 stem, no max-pool, for 32x32
+    # inputs) costs ~17x more per 64x64 row (114 vs 6.7 ms forward+backward, 1 thread here):
+    # IG alone would take ~90 s per call.
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18(weights=None, num_classes=10).eval()
+    x = torch.randn(16, 3, 64, 64)
+    chunks = (32, 64, 128)  # 256 rows: never more than 1% faster in 3 runs
+    return Case("ResNet-18, 16 x 3x64x64", model, x, _predicted(model, x), "layer4", chunks,
+                repeats, seed_model=False, whole=False)  # fmt: skip
+
+
+def _predicted(model: nn.Module, x: Tensor) -> Tensor:
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+# -- floors: the bare passes over rows built before the clock ------------------------------
+def gradient_floor(model: nn.Module, rows: Tensor, target: Tensor) -> Callable[[int], None]:
+    """Forward + backward to the input over ``rows``, ``chunk`` rows per pass."""
+    rows = rows.detach().requires_grad_()
+
+    def passes(chunk: int) -> None:
+        for start in range(0, rows.shape[0], chunk):
+            part = rows[start : start + chunk]
+            out = model(part).gather(1, target[start : start + chunk, None]).sum()
+            torch.autograd.grad(out, part)
+
+    return passes
+
+
+def forward_floor(model: nn.Module, rows: Tensor) -> Callable[[int], None]:
+    """Forward only, no autograd graph (Captum's perturbation methods run under no_grad)."""
+
+    def passes(chunk: int) -> None:
+        with torch.no_grad():
+            for start in range(0, rows.shape[0], chunk):
+                model(rows[start : start + chunk])
+
+    return passes
+
+
+def layer_floor(
+    model: nn.Module, layer: nn.Module, rows: Tensor, target: Tensor
+) -> Callable[[int], None]:
+    """Forward + backward from the output to ``layer``'s output (what LayerConductance needs)."""
+    seen: list[Tensor] = []
+
+    def passes(chunk: int) -> None:
+        hook = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            for start in range(0, rows.shape[0], chunk):
+                seen.clear()
+                out = model(rows[start : start + chunk]).gather(
+                    1, target[start : start + chunk, None]
+                )
+                torch.autograd.grad(out.sum(), seen[-1])
+        finally:
+            hook.remove()
+            seen.clear()
+
+    return passes
+
+
+def floor_rows(case: Case, method: str) -> tuple[str, Tensor, Tensor]:
+    """(kind, rows, targets) of the passes ``method`` performs on ``case``'s probe."""
+    x, t = case.x, case.target
+    if method == "IntegratedGradients":  # N * n_steps rows on the straight path from zeros
+        alphas = torch.linspace(0, 1, N_STEPS)
+        return "grad", torch.cat([a * x for a in alphas]), t.repeat(N_STEPS)
+    if method == "GradientShap":  # N * n_samples rows between a zero baseline and the input
+        alphas = torch.rand(N_SAMPLES * len(x), 1, 1, 1)
+        return "grad", alphas * x.repeat(N_SAMPLES, 1, 1, 1), t.repeat(N_SAMPLES)
+    if method == "NoiseTunnel(Saliency)":  # N * nt_samples noisy rows
+        noisy = x.repeat(NT_SAMPLES, 1, 1, 1)
+        return "grad", noisy + NT_STDEV * torch.randn_like(noisy), t.repeat(NT_SAMPLES)
+    if method == "Occlusion":  # the unoccluded forward, then one per window position
+        # Captum's positions: ceil((side - window) / stride) + 1 per side, the last one cut
+        # off at the edge (64 px, window 9: 8 x 8 positions, the last a 1-px sliver).
+        _, wh, ww = case.window()
+        occluded = [x]
+        for i in range(0, wh * (math.ceil((x.shape[2] - wh) / wh) + 1), wh):
+            for j in range(0, ww * (math.ceil((x.shape[3] - ww) / ww) + 1), ww):
+                part = x.clone()
+                part[:, :, i : i + wh, j : j + ww] = 0
+                occluded.append(part)
+        return "forward", torch.cat(occluded), t.repeat(len(occluded))
+    if method == "LayerConductance":  # n_steps + 1 points: it differences consecutive ones
+        alphas = torch.linspace(0, 1, N_STEPS + 1)
+        return "layer", torch.cat([a * x for a in alphas]), t.repeat(N_STEPS + 1)
+    raise ValueError(method)
+
+
+def floor_candidates(case: Case, method: str) -> dict[str, Callable[[], None]]:
+    kind, rows, target = floor_rows(case, method)
+    if kind == "grad":
+        passes = gradient_floor(case.model, rows, target)
+    elif kind == "forward":
+        passes = forward_floor(case.model, rows)
+    else:
+        passes = layer_floor(case.model, case.model.get_submodule(case.layer), rows, target)
+    chunks = [c for c in case.chunks if c < rows.shape[0]]
+    if case.whole or rows.shape[0] <= 2 * max(case.chunks):
+        chunks.append(rows.shape[0])
+    return {f"floor {c}": (lambda c=c: passes(c)) for c in chunks}
+
+
+# -- the monitor's way and Captum's defaults -----------------------------------------------
+def monitor_call(case: Case, method: str) -> Callable[[], object]:
+    options = {"layer": case.layer} if method == "LayerConductance" else None
+    configured = ConfiguredMethod(method, options)
+    configured.bind(case.model)
+
+    def run() -> object:
+        torch.manual_seed(0)  # the monitor seeds before each method
+        return configured.attribute(case.x, case.target)
+
+    return run
+
+
+def captum_call(case: Case, method: str) -> Callable[[], object]:
+    model, x, t = case.model, case.x, case.target
+    if method == "IntegratedGradients":
+        ig = IntegratedGradients(model)
+        return lambda: ig.attribute(x, target=t, n_steps=N_STEPS)
+    if method == "GradientShap":
+        shap = GradientShap(model)
+        zeros = torch.zeros_like(x[:1])
+        return lambda: shap.attribute(x, baselines=zeros, target=t, n_samples=N_SAMPLES)
+    if method == "NoiseTunnel(Saliency)":
+        tunnel = NoiseTunnel(Saliency(model))
+        return lambda: tunnel.attribute(
+            x, nt_type="smoothgrad", nt_samples=NT_SAMPLES, stdevs=NT_STDEV, target=t
+        )
+    if method == "Occlusion":
+        occlusion = Occlusion(model)
+        window = case.window()
+        return lambda: occlusion.attribute(
+            x, sliding_window_shapes=window, strides=window, target=t
+        )
+    if method == "LayerConductance":
+        conductance = LayerConductance(model, model.get_submodule(case.layer))
+        return lambda: conductance.attribute(x, target=t, n_steps=N_STEPS)
+    raise ValueError(method)
+
+
+@dataclass
+class Row:
+    case: Case
+    method: str
+    times: dict[str, float]
+
+    @property
+    def best_floor(self) -> str:
+        floors = {k: v for k, v in self.times.items() if k.startswith("floor")}
+        return min(floors, key=floors.get)
+
+    @property
+    def floor(self) -> float:
+        return self.times[self.best_floor]
+
+    @property
+    def monitor_ratio(self) -> float:
+        return self.times["monitor"] / self.floor
+
+    @property
+    def captum_ratio(self) -> float:
+        return self.times["captum"] / self.times["monitor"]
+
+    def misses(self) -> list[str]:
+        missed = []
+        if self.monitor_ratio > MONITOR_TARGET:
+            missed.append(f"monitor/floor > {MONITOR_TARGET}")
+        wanted = CAPTUM_TARGET_SEED if self.case.seed_model else CAPTUM_TARGET
+        if self.captum_ratio < wanted:
+            missed.append(f"captum/monitor < {wanted}")
+        return missed
+
+
+def measure(case: Case, method: str) -> Row:
+    candidates = {
+        **floor_candidates(case, method),
+        "monitor": monitor_call(case, method),
+        "captum": captum_call(case, method),
+    }
+    start = time.perf_counter()
+    times = compare(candidates, repeats=case.repeats)
+    row = Row(case, method, times)
+    by_chunk = ", ".join(
+        f"{k.split()[1]}: {v * 1e3:.0f}" for k, v in times.items() if k.startswith("floor")
+    )
+    print(
+        f"  {method:22s} floor {row.floor * 1e3:8.1f} | monitor {times['monitor'] * 1e3:8.1f} | "
+        f"captum {times['captum'] * 1e3:8.1f} ms   (floor by chunk, ms: {by_chunk}; "
+        f"{time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    return row
+
+
+def table(rows: Sequence[Row]) -> str:
+    lines = [
+        "| model | method | floor ms (best chunk) | monitor ms | captum default ms | "
+        "monitor / floor | captum / monitor | misses |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        chunk = r.best_floor.split()[1]
+        lines.append(
+            f"| {r.case.name} | {r.method} | {r.floor * 1e3:,.0f} ({chunk}) | "
+            f"{r.times['monitor'] * 1e3:,.0f} | {r.times['captum'] * 1e3:,.0f} | "
+            f"{r.monitor_ratio:.2f}x | {r.captum_ratio:.2f}x | {'; '.join(r.misses()) or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--models", nargs="+", default=["convnet", "resnet18"],
+                        choices=["convnet", "resnet18"])  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--repeats", type=int, default=9, help="repeats, ConvNet")
+    parser.add_argument("--resnet-repeats", type=int, default=5, help="repeats, ResNet-18")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# machine: {machine()}; {os.cpu_count()} CPUs; date: {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"# load average before: {os.getloadavg()}", flush=True)
+    builders = {
+        "convnet": (convnet_case, args.repeats),
+        "resnet18": (resnet_case, args.resnet_repeats),
+    }
+    rows = []
+    start = time.perf_counter()
+    for key in args.models:
+        build, repeats = builders[key]
+        case = build(repeats)
+        print(f"## {case.name} (medians of {repeats} interleaved repeats after a warm-up)")
+        for method in args.methods:
+            rows.append(measure(case, method))
+    print(f"# load average after: {os.getloadavg()}; total {time.perf_counter() - start:.0f} s")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
