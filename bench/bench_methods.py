@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from bench.timing import compare, machine
 from example_trainers.models import ConvNet
 from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.methods.configured import _default_window
 
 METHODS = (
     "IntegratedGradients",
@@ -69,9 +70,8 @@ class Case:
     whole: bool  # also time the floor as one pass of all rows (Captum's default way)
 
     def window(self) -> tuple[int, ...]:
-        """The monitor's default Occlusion window (``configured._default_window``): all
-        channels x 1/7 of each side, stride = window."""
-        return (self.x.shape[1], *(s // 7 for s in self.x.shape[2:]))
+        """The monitor's default Occlusion window (stride = window)."""
+        return _default_window(self.x.shape)
 
 
 def convnet_case(repeats: int) -> Case:

@@ -241,7 +241,7 @@ def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     side = torch.arange(8) * 7 // 8  # the default mask: 7 x 7 patches of the 8 x 8 digits
     case = Case(
         model=model, x=x, t=model(x).argmax(1), layer=model.net.conv2, neuron=CNN_NEURON,
-        mask=(side[:, None] * 7 + side[None, :])[None, None], window=(1, 1, 1),
+        mask=(side[:, None] * 7 + side[None, :])[None, None], window=(1, 2, 2),  # ceil(8 / 7)
     )  # fmt: skip
     return monitor, case, read_events(root / "tb" / "version_0")
 

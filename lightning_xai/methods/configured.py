@@ -388,10 +388,12 @@ def _noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
 
 
 def _default_window(shape: torch.Size) -> tuple[int, ...]:
-    """Occlusion window: all channels x a 1/7 patch of each spatial side; one feature if 1-D."""
+    """Occlusion window: all channels x 1/7 of each spatial side, rounded up (so that 7
+    windows cover a side: with ``side // 7`` Captum adds an 8th, mostly outside the input, to
+    reach the edge); one feature if 1-D."""
     if len(shape) <= 2:
         return (1,)
-    sides = tuple(max(1, s // _PATCHES_PER_SIDE) for s in shape[2:])
+    sides = tuple(-(-s // _PATCHES_PER_SIDE) for s in shape[2:])
     return (shape[1], *sides)
 
 
