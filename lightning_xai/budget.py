@@ -256,6 +256,16 @@ class TimeBudget:
         share = _fraction(planned, self._knobs[key]) * plan.probes / plan.total_probes
         self.costs[key] = seconds / max(share, 1e-9)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The measured costs and the skip back-off (plain types), for checkpoints: a resumed
+        run is planned from them instead of measuring a full-size run first."""
+        return {"costs": dict(self.costs), "skipped": self._skipped, "wait": self._wait}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.costs = {str(k): float(v) for k, v in state.get("costs", {}).items()}
+        self._skipped = int(state.get("skipped", 0))
+        self._wait = int(state.get("wait", 1))
+
 
 def _can_reduce(name: str, planned: Mapping[str, Any], full: Mapping[str, Any]) -> bool:
     if name == "window":

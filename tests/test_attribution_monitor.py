@@ -130,7 +130,9 @@ def test_resume_keeps_the_probe_and_continues_the_steps(tmp_path: Path) -> None:
     steps = [
         e.step for e in read_events(tmp_path / "tb" / "version_0").Images("xai/panels/sample_00")
     ]
-    assert steps == [4, 8]
+    # Two event files (before and after the resume); when both are opened within one second
+    # their names do not order them, so compare the steps as a set of runs.
+    assert sorted(steps) == [4, 8]
 
 
 def test_without_tensorboard_png_and_jsonl_are_written(tmp_path: Path) -> None:

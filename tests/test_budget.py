@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from lightning_xai import AttributionMonitor
 from lightning_xai.budget import TimeBudget
@@ -128,6 +129,18 @@ def test_the_back_off_starts_over_once_a_run_fits() -> None:
     assert runs(1.0, 1e-5) == "SR" + "SSR"  # the second re-measurement finds a quiet machine
     assert runs(1.0) == "."  # planned normally, but the machine is busy again...
     assert runs(1.0) == "SR"  # ...so a skip, and the back-off started over at 1
+
+
+def test_a_resumed_budget_plans_from_the_checkpointed_costs(tmp_path: Path) -> None:
+    monitor = AttributionMonitor(methods={"ig": {"method": "IntegratedGradients"}}, max_seconds=1)
+    _measured(monitor.budget, {"ig": 4.0})
+    torch.save(monitor.state_dict(), tmp_path / "state.pt")
+    resumed = AttributionMonitor(methods={"ig": {"method": "IntegratedGradients"}}, max_seconds=1)
+    assert resumed.budget.plan({"ig": {"n_steps": 64}}, 16).overrides == {}  # would measure
+    resumed = AttributionMonitor(methods={"ig": {"method": "IntegratedGradients"}}, max_seconds=1)
+    resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert resumed.budget.costs == {"ig": 4.0}
+    assert resumed.budget.plan({"ig": {"n_steps": 64}}, 16).overrides == {"ig": {"n_steps": 16}}
 
 
 def test_later_runs_are_planned_from_the_reduced_measurement() -> None:

@@ -231,12 +231,17 @@ class AttributionMonitor(ProbeMonitor):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "metrics": self.metrics.state_dict()}
+        return {
+            **super().state_dict(),
+            "metrics": self.metrics.state_dict(),
+            "budget": self.budget.state_dict(),
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.metrics.load_state_dict(state_dict.get("metrics", {}))
+        self.budget.load_state_dict(state_dict.get("budget", {}))
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         calibrate = self.calibrate_chunks
