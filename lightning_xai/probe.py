@@ -147,12 +147,12 @@ class Probe:
         if self.batch_transform is not None:
             out = self.batch_transform(batch)
             try:
-                return _split_samples(out)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    "Probe: `batch_transform` must return (inputs, labels_or_None) or (inputs, "
+                return _split_samples(out, given="batch_transform")
+            except (TypeError, ValueError) as err:
+                raise type(err)(
+                    f"{err} `batch_transform` must return (inputs, labels_or_None) or (inputs, "
                     "labels_or_None, additional_forward_args), inputs a tensor or a tuple of "
-                    f"tensors, got {_describe(out)}."
+                    f"tensors; it returned {_describe(out)}."
                 ) from None
         if isinstance(batch, Tensor):
             return ModelInputs.of(batch), None
@@ -305,18 +305,22 @@ def _balanced_choice(labels: Tensor | None, count: int, num: int) -> Tensor:
     return torch.argsort(key, stable=True)[:num]
 
 
-def _split_samples(samples: Any) -> tuple[ModelInputs, Tensor | None]:
+def _split_samples(samples: Any, given: str = "samples") -> tuple[ModelInputs, Tensor | None]:
     """``x``, ``(inputs, labels)`` or ``(inputs, labels, additional_forward_args)`` as model
-    inputs and labels (``inputs``: a tensor or a tuple of tensors)."""
+    inputs and labels (``inputs``: a tensor or a tuple of tensors). Explicit ``samples`` must
+    be batches ``[N, ...]`` with labels as tensors; what ``batch_transform`` returns is read as
+    leniently as batches are (labels that are not a tensor are dropped)."""
     if isinstance(samples, Tensor):
         samples = (samples, None)
     if not isinstance(samples, tuple) or len(samples) not in (2, 3):
         raise TypeError(
-            "Probe: `samples` must be inputs, (inputs, labels) or (inputs, labels, "
+            f"Probe: `{given}` must give inputs, (inputs, labels) or (inputs, labels, "
             f"additional_forward_args), got {_describe(samples)}."
         )
     inputs, labels, *rest = samples
-    extra = rest[0] if rest else ()
+    extra = rest[0] if rest and rest[0] is not None else ()
+    if given != "samples" and not isinstance(labels, Tensor):
+        labels = None
     tensors = (inputs,) if isinstance(inputs, Tensor) else inputs
     if (
         not isinstance(tensors, tuple | list)
@@ -324,20 +328,26 @@ def _split_samples(samples: Any) -> tuple[ModelInputs, Tensor | None]:
         or not all(isinstance(t, Tensor) for t in tensors)
     ):
         raise TypeError(
-            f"Probe: `samples` inputs must be a tensor or a tuple of tensors, got "
+            f"Probe: `{given}` inputs must be a tensor or a tuple of tensors, got "
             f"{_describe(inputs)}."
         )
     if not isinstance(extra, tuple | list):
         extra = (extra,)
-    if tensors[0].ndim < 2 or tensors[0].shape[0] == 0 or any(t.ndim < 1 for t in tensors):
+    if (
+        any(t.ndim < 1 for t in tensors)
+        or tensors[0].shape[0] == 0
+        or (given == "samples" and tensors[0].ndim < 2)
+    ):
         raise ValueError(
-            f"Probe: `samples` inputs must be a batch [N, ...] with N > 0, got shape "
+            f"Probe: `{given}` inputs must be a batch [N, ...] with N > 0, got shape "
             f"{_describe(inputs)}."
         )
     batch = ModelInputs.of(tuple(tensors), tuple(extra))
-    if labels is not None and (not isinstance(labels, Tensor) or labels.shape[0] != batch.size):
+    if labels is not None and (
+        not isinstance(labels, Tensor) or labels.ndim == 0 or labels.shape[0] != batch.size
+    ):
         raise ValueError(
-            "Probe: `samples` labels must be a tensor with one entry per input "
+            f"Probe: `{given}` labels must be a tensor with one entry per input "
             f"({batch.size}), got {_describe(labels)}."
         )
     batch.check("Probe")

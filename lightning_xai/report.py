@@ -20,7 +20,8 @@ from PIL import Image
 
 __all__ = ["by_method", "filmstrip", "main", "read_logs", "write_report"]
 
-_SAMPLE = re.compile(r"^xai/attributions/(?P<method>[^/]+)/sample_(?P<k>\d+)$")
+# ``<method>/sample_<k>``, or ``<method>/<input>/sample_<k>`` for a multi-input model.
+_SAMPLE = re.compile(r"^xai/attributions/(?P<method>[^/]+(?:/[^/]+)?)/sample_(?P<k>\d+)$")
 _GAP = 2
 
 
@@ -40,7 +41,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path | None = None) -> Path
         raise FileNotFoundError(f"report: no xai/ images or scalars found under {log_dir}.")
     strips: dict[str, tuple[str, list[int]]] = {}
     for method, samples in sorted(by_method(images).items()):
-        name = f"filmstrip_{method}.png"
+        name = f"filmstrip_{method.replace('/', '_')}.png"
         picture, steps = filmstrip(samples)
         Image.fromarray(picture).save(out / name)
         strips[method] = (name, steps)
@@ -85,7 +86,7 @@ def read_logs(
 def by_method(
     images: dict[str, dict[int, np.ndarray]],
 ) -> dict[str, dict[int, dict[int, np.ndarray]]]:
-    """method -> sample -> step -> picture."""
+    """method (``<method>`` or ``<method>/<input>``) -> sample -> step -> picture."""
     grouped: dict[str, dict[int, dict[int, np.ndarray]]] = defaultdict(dict)
     for tag, by_step in images.items():
         match = _SAMPLE.match(tag)

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
 from lightning_xai.probe import Probe
+from lightning_xai.report import write_report
 from tests.conftest import digits_tensors, make_trainer, read_events
 
 
@@ -81,7 +82,7 @@ METHODS = ["IntegratedGradients", "Saliency", "LayerGradCam", "FeatureAblation"]
 
 
 def test_every_input_is_explained_with_the_additional_forward_args(tmp_path: Path) -> None:
-    metrics = ["sparseness", "completeness"]
+    metrics = ["sparseness", "completeness", "agreement"]
     monitor = AttributionMonitor(
         methods=METHODS, num_probes=4, batch_transform=split_batch, metrics=metrics
     )
@@ -100,6 +101,9 @@ def test_every_input_is_explained_with_the_additional_forward_args(tmp_path: Pat
     assert "xai/features/integrated_gradients/table/feature_3" in scalars
     assert "xai/metrics/sparseness/integrated_gradients" in scalars
     assert "xai/metrics/completeness/integrated_gradients" in scalars
+    # Agreement between the per-input methods; LayerGradCam's map covers the image only.
+    assert "xai/metrics/agreement/integrated_gradients_vs_saliency" in scalars
+    assert not any("agreement/layer_grad_cam" in t or "vs_layer_grad_cam" in t for t in scalars)
     assert not any(t.startswith("xai/errors") for t in scalars)
     assert len(events.Images("xai/panels/image/sample_00")) == 2  # one per epoch
 
@@ -137,6 +141,23 @@ def test_training_is_unchanged_by_a_multi_input_monitor(tmp_path: Path) -> None:
     after = monitored.state_dict()
     for name, value in plain.state_dict().items():
         assert torch.equal(value, after[name]), name
+
+
+def test_the_report_draws_a_filmstrip_per_method_and_input(tmp_path: Path) -> None:
+    _fit(
+        tmp_path,
+        [AttributionMonitor(methods=["Saliency"], num_probes=2, batch_transform=split_batch)],
+    )
+    page = write_report(tmp_path / "tb" / "version_0", tmp_path / "report")
+    assert {p.name for p in page.parent.glob("filmstrip_*.png")} == {
+        "filmstrip_saliency_image.png",
+        "filmstrip_saliency_table.png",
+    }
+
+
+def test_a_multi_input_model_without_batch_transform_is_told_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"batch_transform=.*\(input_1, input_2"):
+        _fit(tmp_path, [AttributionMonitor(methods=["Saliency"], num_probes=2)])
 
 
 def test_metrics_that_perturb_one_input_are_refused_before_training(tmp_path: Path) -> None:

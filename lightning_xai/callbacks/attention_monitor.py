@@ -190,7 +190,7 @@ class AttentionMonitor(ProbeMonitor):
         self._watched = watched
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        batch = self.probe.batch.map(Tensor.clone)
+        batch = self.probe.batch.map(Tensor.clone, extra=True)
         inputs = batch.first
         samples = [k for k in self.samples if k < inputs.shape[0]]
         captured, outputs, reused = capture_attention(

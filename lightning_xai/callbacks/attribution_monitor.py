@@ -281,7 +281,17 @@ class AttributionMonitor(ProbeMonitor):
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        outputs = _model_inputs(self.probe.batch, pl_module)(self._forward(pl_module))
+        batch = _model_inputs(self.probe.batch, pl_module)
+        try:
+            outputs = batch(self._forward(pl_module))
+        except TypeError as err:
+            raise TypeError(
+                f"AttributionMonitor: calling the model on the probe failed ({err}). A model "
+                "with several inputs or further arguments needs `batch_transform=` returning "
+                "((input_1, input_2, ...), labels) or (inputs, labels, additional_forward_args), "
+                f"e.g. `lambda b: ((b[0], b[1]), b[-1])`; the probe gave {len(batch.tensors)} "
+                f"input(s) and {len(batch.extra)} additional argument(s)."
+            ) from err
         if not isinstance(outputs, Tensor):
             raise TypeError(
                 f"AttributionMonitor: the model returns {type(outputs).__name__}, not a tensor; "
@@ -334,9 +344,12 @@ class AttributionMonitor(ProbeMonitor):
                 overrides,
             )  # fmt: skip
             self.budget.record(method.key, perf_counter() - start)
-        self.metrics.compare(
-            {k: _flattened(v) for k, v in results.items()}, {m.key: m.tag for m in self.methods}
-        )
+        # Several inputs: the per-input attributions compare flattened; a layer map covers one
+        # input and is left out of the comparison.
+        comparable = {
+            k: _flattened(v) for k, v in results.items() if not batch.multi or isinstance(v, tuple)
+        }
+        self.metrics.compare(comparable, {m.key: m.tag for m in self.methods})
         self.latest = results
         cpu = (batch.map(Tensor.cpu).tensors, outputs.detach().float().cpu())
         targets = None if targets is None else targets.cpu()

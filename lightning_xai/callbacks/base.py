@@ -38,8 +38,11 @@ class ProbeMonitor(pl.Callback):
     Args:
         num_probes: number of validation samples to explain.
         probe_seed: seed of the probe selection.
-        probe: explicit probe: inputs ``[N, ...]``, ``(inputs, labels)`` or dataset indices.
-        batch_transform: ``batch -> (inputs, labels_or_None)`` for unusual batches.
+        probe: explicit probe: inputs ``[N, ...]``, ``(inputs, labels)``, ``(inputs, labels,
+            additional_forward_args)`` (``inputs`` a tuple for multi-input models) or dataset
+            indices.
+        batch_transform: ``batch -> (inputs, labels_or_None)`` or ``(inputs, labels_or_None,
+            additional_forward_args)`` for unusual batches and multi-input models.
         every_n_epochs: run after the validation of every n-th epoch.
         on_error: ``"warn"`` (default: warn, count, carry on) or ``"raise"``.
         background_writes: render, encode and write on a background thread (default), so

@@ -201,7 +201,7 @@ class FeatureMapMonitor(ProbeMonitor):
         self._watched = watched
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        batch = self.probe.batch.map(Tensor.clone)
+        batch = self.probe.batch.map(Tensor.clone, extra=True)
         samples = [k for k in self.samples if k < batch.size]
         if len(samples) < len(self.samples):
             self._warn_once(

@@ -69,6 +69,7 @@ class BackgroundWriter:
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                torch.get_num_threads()  # fixes the caller's own count before ours changes
                 self._thread = threading.Thread(
                     target=self._work, name="lightning-xai-writer", daemon=True
                 )
@@ -96,8 +97,9 @@ class BackgroundWriter:
     def _work(self) -> None:
         # One intra-op thread here: an OpenMP team of this thread's own would spin on the
         # cores the training uses, and slowed every later training step by about half
-        # (measured in bench/README.md, "Overhead on a realistic fit"). The setting is per
-        # thread; the training thread keeps its threads.
+        # (measured in bench/README.md, "Overhead on a realistic fit"). Under OpenMP the
+        # count is per thread for threads that already use it (``submit`` makes sure the
+        # caller's is set before this thread starts); threads started later default to it.
         torch.set_num_threads(1)
         while True:
             job = self._queue.get()
