@@ -288,7 +288,7 @@ def _work(knobs: Mapping[str, Any]) -> float:
             work *= knobs[name]
     if "window" in knobs:
         for w, s in zip(knobs["window"][1:], knobs["input"][1:], strict=False):
-            work *= (s - w) // w + 1
+            work *= -(-(s - w) // w) + 1  # Captum places ceil((s - w) / w) + 1 windows
     return work
 
 

@@ -91,6 +91,12 @@ class ModelInputs:
         """Other attributed tensors (e.g. perturbed ones) with these additional forward args."""
         return ModelInputs(tuple(tensors), self.extra)
 
+    @staticmethod
+    def grid_of(tensors: Sequence[Tensor], ndim: int) -> int:
+        """Which input a layer map with ``ndim`` dimensions is drawn over: the first with as
+        many dimensions, else the first."""
+        return next((i for i, t in enumerate(tensors) if t.ndim == ndim), 0)
+
     # -- use -------------------------------------------------------------------------------
     def __call__(self, model: Callable[..., Any]) -> Any:
         """``model(*tensors, *extra)``."""

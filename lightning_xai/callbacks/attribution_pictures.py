@@ -11,6 +11,7 @@ from torch import Tensor
 
 from lightning_xai.callbacks.feature_charts import log_feature_charts
 from lightning_xai.callbacks.token_attributions import log_token_attributions
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.render import (
     Denormalize,
     enlarge,
@@ -146,8 +147,7 @@ def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) 
     a layer map goes to the first input with as many dimensions (as ``to_input_space``)."""
     if isinstance(attribution, tuple):
         return attribution[i]
-    grid = next((j for j, t in enumerate(inputs) if t.ndim == attribution.ndim), 0)
-    return attribution if i == grid else None
+    return attribution if i == ModelInputs.grid_of(inputs, attribution.ndim) else None
 
 
 def _titles(outputs: Tensor, targets: Tensor | None, labels: Tensor | None) -> list[str]:

@@ -322,7 +322,7 @@ class ConfiguredMethod:
         if self.spec.output != "layer" or not isinstance(attribution, Tensor):
             return attribution
         tensors = inputs.tensors if isinstance(inputs, ModelInputs) else (inputs,)
-        grid = next((t for t in tensors if t.ndim == attribution.ndim), tensors[0])
+        grid = tensors[ModelInputs.grid_of(tensors, attribution.ndim)]
         if attribution.shape == grid.shape:
             return attribution
         if attribution.ndim == grid.ndim >= 3:
