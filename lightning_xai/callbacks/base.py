@@ -245,7 +245,10 @@ class ProbeMonitor(pl.Callback):
                     f"scalars.jsonl under {root} instead.",
                 )
                 sinks = [FileSink(root)]
-            self._writer = BackgroundWriter(sinks, background=self.background_writes)
+            # Lightning's loggers are not thread-safe (CSVLogger's writer raced with the
+            # training thread's own metrics): with one of them, everything is written inline.
+            inline = any(isinstance(sink, LoggerSink) for sink in sinks)
+            self._writer = BackgroundWriter(sinks, background=self.background_writes and not inline)
         return self._writer
 
     def _chart_layout(self) -> dict[str, str]:

@@ -15,6 +15,9 @@ class LoggerSink:
     """Writes images with ``logger.log_image(key, images, step)`` and scalars with
     ``logger.log_metrics``; histograms and text are left to TensorBoard or the file sink.
 
+    Lightning's loggers are not thread-safe, so the monitors write to this sink inline, on the
+    training thread (no background writer when one is present).
+
     Args:
         logger: a Lightning logger with a ``log_image`` method (``WandbLogger`` has one).
     """
