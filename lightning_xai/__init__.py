@@ -1,12 +1,12 @@
 """lightning-xai: watch Captum explanations evolve while a Lightning model trains."""
 
-from lightning_xai.attention import capture_attention
 from lightning_xai.callbacks import (
     AttentionMonitor,
     AttributionMonitor,
     FeatureMapMonitor,
     ProbeMonitor,
 )
+from lightning_xai.capture.attention import capture_attention
 from lightning_xai.guard import attribution_guard
 from lightning_xai.methods import (
     BaselineStrategy,

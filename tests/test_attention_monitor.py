@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttentionMonitor
-from lightning_xai.attention import capture_attention
+from lightning_xai.capture.attention import capture_attention
 from lightning_xai.guard import attribution_guard
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.render.attention import attention_matrix, infer_patch_grid

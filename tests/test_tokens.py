@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_xai import AttributionMonitor
-from lightning_xai.callbacks.token_attributions import log_token_attributions, token_scores
+from lightning_xai.figures.tokens import log_token_attributions, token_scores
 from lightning_xai.render.tokens import token_labels, token_strip, token_table
 from lightning_xai.sinks import FileSink
 

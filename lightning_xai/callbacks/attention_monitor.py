@@ -10,8 +10,8 @@ import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.attention import capture_attention
 from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.capture.attention import capture_attention
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import Denormalize, enlarge, render_attribution, titled_row, to_display
@@ -34,7 +34,8 @@ class AttentionMonitor(ProbeMonitor):
     ``trainer.validate()`` / ``trainer.test()``, it runs the probe through the model once, with
     grad off and in eval mode, recording each watched layer's per-head weights even where the
     model asks for none (``nn.TransformerEncoderLayer``), see
-    :func:`~lightning_xai.attention.capture_attention`. It logs at step ``trainer.global_step``:
+    :func:`~lightning_xai.capture.attention.capture_attention`. It logs at step
+    ``trainer.global_step``:
 
     ==============================================  ===========================================
     tag                                             content

@@ -12,10 +12,10 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
-from lightning_xai.callbacks.attribution_pictures import Attribution, AttributionPictures
 from lightning_xai.callbacks.base import ProbeMonitor
-from lightning_xai.callbacks.feature_charts import check_feature_names
 from lightning_xai.distributed import ProbeShard
+from lightning_xai.figures.attributions import Attribution, AttributionPictures
+from lightning_xai.figures.feature_charts import check_feature_names
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
@@ -68,7 +68,7 @@ class AttributionMonitor(ProbeMonitor):
     Token-id inputs ``[N, L]`` (integers; attribute them with a layer method on the embedding,
     e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
     strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
-    :func:`~lightning_xai.callbacks.token_attributions.log_token_attributions`.
+    :func:`~lightning_xai.figures.tokens.log_token_attributions`.
     Multi-input models (``batch_transform`` returning ``((image, table), labels)``, optionally
     with Captum's ``additional_forward_args`` as a third element) get each input's pictures
     under ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``, ``<input>`` being the

@@ -15,6 +15,7 @@ from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
+from lightning_xai.tags import TAGS
 
 __all__ = ["ProbeMonitor"]
 
@@ -185,6 +186,8 @@ class ProbeMonitor(pl.Callback):
         if not self.probe.ready:
             self._failed("probe", RuntimeError("no probe samples could be read"), step)
             return
+        # The epoch of every logged step, for readers that show epochs (the XAI dashboard).
+        self.writer.add_scalar(TAGS["epoch"](), float(trainer.current_epoch), step)
         try:
             with warnings.catch_warnings(), attribution_guard(pl_module, grad=self._needs_grad):
                 for message in _CAPTUM_NOTICES:

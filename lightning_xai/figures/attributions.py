@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lightning_xai.callbacks.feature_charts import log_feature_charts
-from lightning_xai.callbacks.token_attributions import log_token_attributions
+from lightning_xai.figures.feature_charts import log_feature_charts
+from lightning_xai.figures.tokens import log_token_attributions
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.render import (
     Denormalize,
