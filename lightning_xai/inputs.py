@@ -87,6 +87,18 @@ class ModelInputs:
         more = tuple(fn(a) if extra and isinstance(a, Tensor) else a for a in self.extra)
         return ModelInputs(tuple(fn(t) for t in self.tensors), more)
 
+    def fresh_for(self, module: nn.Module) -> ModelInputs:
+        """A copy (extras included) with floating tensors in the module's dtype (``bf16-true``)."""
+        param = next(module.parameters(), None)
+        dtype = param.dtype if param is not None and param.is_floating_point() else None
+
+        def fresh(t: Tensor) -> Tensor:
+            if dtype is not None and t.is_floating_point():
+                return t.to(dtype=dtype, copy=True)
+            return t.clone()
+
+        return self.map(fresh, extra=True)
+
     def like(self, tensors: Sequence[Tensor]) -> ModelInputs:
         """Other attributed tensors (e.g. perturbed ones) with these additional forward args."""
         return ModelInputs(tuple(tensors), self.extra)

@@ -113,7 +113,8 @@ def parse_tag(tag: str) -> tuple[str, dict[str, str | int]] | None:
 
 
 def chart_pattern(kind: str, **fixed: str) -> str:
-    """A regex of every tag of ``kind`` (fields in ``fixed`` held), for Custom Scalars charts.
+    """A regex of every tag of ``kind``, for Custom Scalars charts; ``fixed`` maps fields to the
+    regex they must match instead of the default (e.g. a plain name).
 
     Example:
         >>> chart_pattern("health", scalar="dead_fraction")
@@ -123,6 +124,5 @@ def chart_pattern(kind: str, **fixed: str) -> str:
     for literal, name, _, _ in string.Formatter().parse(TAGS[kind].template):
         parts.append(re.escape(literal))
         if name is not None:
-            held = re.escape(fixed[name]) if name in fixed else None
-            parts.append(held or _FIELDS.get(name, _DEFAULT_FIELD))
+            parts.append(fixed.get(name) or _FIELDS.get(name, _DEFAULT_FIELD))
     return "".join(parts) + "$"

@@ -145,9 +145,11 @@ def test_without_tensorboard_png_and_jsonl_are_written(tmp_path: Path) -> None:
     )
     assert [p.name for p in pngs] == ["step_000004.png", "step_000008.png"]
     records = [json.loads(line) for line in (root / "scalars.jsonl").read_text().splitlines()]
-    assert [(r["tag"], r["step"]) for r in records] == [
-        ("xai/time/saliency", 4),
-        ("xai/time/saliency", 8),
+    assert [(r["tag"], r["step"], r["value"]) for r in records] == [
+        ("xai/epoch", 4, 0.0),
+        ("xai/time/saliency", 4, records[1]["value"]),
+        ("xai/epoch", 8, 1.0),
+        ("xai/time/saliency", 8, records[3]["value"]),
     ]
 
 

@@ -6,24 +6,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.capture.attention import capture_attention
+from lightning_xai.figures.attention import AttentionPictures
+from lightning_xai.figures.titles import probe_titles
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.probe import BatchTransform, ProbeSamples
-from lightning_xai.render import Denormalize, enlarge, render_attribution, titled_row, to_display
-from lightning_xai.render.attention import (
-    attention_matrix,
-    cls_attention_maps,
-    infer_patch_grid,
-    upsample_maps,
-)
-from lightning_xai.render.tokens import Vocabulary, check_vocabulary, token_labels
+from lightning_xai.render import Denormalize
+from lightning_xai.render.tokens import Vocabulary, check_vocabulary
+from lightning_xai.tags import TAGS, chart_pattern
+from lightning_xai.validators import check_count, check_names, check_positions, is_int
 
 __all__ = ["AttentionMonitor"]
+
+_OWNER = "AttentionMonitor"
 
 
 class AttentionMonitor(ProbeMonitor):
@@ -112,53 +111,26 @@ class AttentionMonitor(ProbeMonitor):
             on_error=on_error,
             background_writes=background_writes,
         )
-        if isinstance(layers, str):
-            layers = [layers]
-        if layers is not None and (
-            not isinstance(layers, Sequence) or not all(isinstance(n, str) for n in layers)
-        ):
-            raise TypeError(
-                "AttentionMonitor: `layers` must be a list of dotted layer names (str) or None, "
-                f"got {layers!r}."
-            )
-        if layers is not None and (not layers or len(set(layers)) != len(layers)):
-            raise ValueError(
-                f"AttentionMonitor: `layers` must name distinct layers (or be None), got {layers}."
-            )
-        size = self.probe.size or num_probes
-        if not isinstance(samples, Sequence) or not all(_is_int(k) for k in samples):
-            raise TypeError(
-                f"AttentionMonitor: `samples` must be a list of probe positions, got {samples!r}."
-            )
-        if len(set(samples)) != len(samples) or not all(0 <= k < size for k in samples):
-            raise ValueError(
-                f"AttentionMonitor: `samples` must be distinct positions in [0, {size}) (the "
-                f"probe size), got {list(samples)}."
-            )
-        check_vocabulary(vocabulary, pad_id, "AttentionMonitor")
+        self.layers = check_names(_OWNER, "layers", layers)
+        self.samples = check_positions(_OWNER, "samples", samples, self.probe.size or num_probes)
+        check_vocabulary(vocabulary, pad_id, _OWNER)
         for name, value in (("query", query), ("max_labels", max_labels)):
-            if not _is_int(value) or value < 0:
-                raise ValueError(f"AttentionMonitor: `{name}` must be an int >= 0, got {value!r}.")
+            if not is_int(value) or value < 0:
+                raise ValueError(f"{_OWNER}: `{name}` must be an int >= 0, got {value!r}.")
         if patch_grid is not None and (
             not isinstance(patch_grid, Sequence)
             or len(patch_grid) != 2
-            or not all(_is_int(v) and v > 0 for v in patch_grid)
+            or not all(is_int(v) and v > 0 for v in patch_grid)
         ):
             raise ValueError(
-                "AttentionMonitor: `patch_grid` must be (rows, cols) of positive ints or None, "
-                f"got {patch_grid!r}."
+                f"{_OWNER}: `patch_grid` must be (rows, cols) of positive ints or None, got "
+                f"{patch_grid!r}."
             )
-        if not _is_int(image_size) or image_size < 1:
-            raise ValueError(f"AttentionMonitor: `image_size` must be >= 1, got {image_size!r}.")
-        self.layers = None if layers is None else list(layers)
-        self.samples = list(samples)
-        self.vocabulary = vocabulary
-        self.pad_id = pad_id
-        self.query = query
-        self.patch_grid = None if patch_grid is None else (int(patch_grid[0]), int(patch_grid[1]))
-        self.denormalize = denormalize
-        self.max_labels = max_labels
-        self.image_size = image_size
+        check_count(_OWNER, "image_size", image_size)
+        grid = None if patch_grid is None else (int(patch_grid[0]), int(patch_grid[1]))
+        self._pictures = AttentionPictures(
+            vocabulary, pad_id, query, grid, denormalize, max_labels, image_size, self._warn_once
+        )
         self.latest: dict[str, Tensor] = {}
         self._watched: dict[str, nn.MultiheadAttention] = {}
 
@@ -166,7 +138,7 @@ class AttentionMonitor(ProbeMonitor):
         return {**super()._state_key_fields(), "layers": self.layers, "samples": self.samples}
 
     def _chart_layout(self) -> dict[str, str]:
-        return {"attention entropy per layer": r"xai/attention/.+/entropy$"}
+        return {"attention entropy per layer": chart_pattern("attention_entropy")}
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         found = [n for n, m in pl_module.named_modules() if isinstance(m, nn.MultiheadAttention)]
@@ -213,85 +185,16 @@ class AttentionMonitor(ProbeMonitor):
         cpu = inputs.cpu()
         labels = None if self.probe.labels is None else self.probe.labels.cpu()
         outputs = outputs.detach().float().cpu() if isinstance(outputs, Tensor) else None
-        titles = {k: _title(k, outputs, labels) for k in samples}
+        everyone = probe_titles(outputs, None, labels, size=inputs.shape[0])
+        titles = {k: everyone[k] for k in samples}
+        writer = self.writer
         for name, capture in captured.items():
-            self.writer.add_scalar(f"xai/attention/{name}/entropy", capture["entropy"], step)
-            self.writer.submit(
-                lambda n=name, c=capture: self._log_layer(n, c, cpu, samples, titles, step)
+            writer.add_scalar(TAGS["attention_entropy"](layer=name), capture["entropy"], step)
+            writer.submit(
+                lambda n=name, w=capture["weights"]: self._pictures.log(
+                    writer, step, n, w, cpu, samples, titles
+                )
             )
-
-    def _log_layer(
-        self,
-        name: str,
-        capture: dict[str, Any],
-        inputs: Tensor,
-        samples: list[int],
-        titles: dict[int, str],
-        step: int,
-    ) -> None:
-        """Renders and writes one layer's pictures (on the writer's thread)."""
-        weights = capture["weights"]  # [samples, H, L, S]
-        heads = weights.shape[1]
-        headers = [f"head {h}" for h in range(heads)]
-        for j, k in zip(range(weights.shape[0]), samples, strict=False):
-            rows, cols, row_labels, col_labels = self._axes(inputs[k], *weights.shape[2:])
-            tiles = [
-                attention_matrix(weights[j, h][rows][:, cols], row_labels, col_labels)
-                for h in range(heads)
-            ]
-            panel = titled_row(tiles, headers, titles[k])
-            self.writer.add_image(f"xai/attention/{name}/sample_{k:02d}", panel, step)
-        if inputs.ndim == 4:
-            self._log_cls_maps(name, weights, inputs, samples, titles, step)
-
-    def _axes(
-        self, sample: Tensor, num_queries: int, num_keys: int
-    ) -> tuple[Tensor, Tensor, list[str] | None, list[str] | None]:
-        """Kept query/key positions and their labels for one probe sample."""
-        rows, cols = torch.arange(num_queries), torch.arange(num_keys)
-        is_tokens = sample.ndim == 1 and not sample.is_floating_point()
-        if is_tokens and num_queries == num_keys == sample.shape[0]:
-            if self.pad_id is not None:
-                rows = cols = (sample != self.pad_id).nonzero().squeeze(1)
-            strings = token_labels(sample[rows], self.vocabulary)
-            row_labels = col_labels = strings
-        else:
-            row_labels = [str(i) for i in range(num_queries)]
-            col_labels = [str(i) for i in range(num_keys)]
-        if max(len(rows), len(cols)) > self.max_labels:
-            return rows, cols, None, None
-        return rows, cols, row_labels, col_labels
-
-    def _log_cls_maps(
-        self,
-        name: str,
-        weights: Tensor,
-        inputs: Tensor,
-        samples: list[int],
-        titles: dict[int, str],
-        step: int,
-    ) -> None:
-        grid = self.patch_grid or infer_patch_grid(weights.shape[-1], tuple(inputs.shape[-2:]))
-        if grid is None or grid[0] * grid[1] > weights.shape[-1]:
-            self._warn_once(
-                f"grid-{name}",
-                f"layer {name!r} attends over {weights.shape[-1]} keys, which fit no patch grid "
-                "for the image; pass `patch_grid=(rows, cols)` to draw its CLS maps.",
-            )
-            return
-        maps = cls_attention_maps(weights, grid, self.query)  # [samples, H, r, c]
-        maps = torch.cat([maps, maps.mean(dim=1, keepdim=True)], dim=1)
-        maps = upsample_maps(maps, tuple(inputs.shape[-2:]))
-        shown = to_display(inputs[samples], self.denormalize)
-        headers = ["input", *(f"head {h}" for h in range(maps.shape[1] - 1)), "mean"]
-        for j, k in enumerate(samples):
-            images = shown[j : j + 1].expand(maps.shape[1], -1, -1, -1)
-            blended = render_attribution(
-                maps[j].unsqueeze(1), images, "blended_heat_map", "absolute_value", 0.0
-            )
-            tiles = enlarge(torch.cat([shown[j : j + 1], blended]), self.image_size)
-            panel = titled_row(list(tiles), headers, titles[k])
-            self.writer.add_image(f"xai/attention/{name}/cls/sample_{k:02d}", panel, step)
 
 
 def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:
@@ -301,18 +204,3 @@ def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:
         "weights": weights[kept].float().cpu().clone(),
         "entropy": float(attention_entropy(weights).mean()),
     }
-
-
-def _title(k: int, outputs: Tensor | None, labels: Tensor | None) -> str:
-    parts = [f"#{k}"]
-    if labels is not None and labels.ndim == 1:
-        parts.append(f"label {labels[k].item()}")
-    if outputs is not None and outputs.ndim == 2 and outputs.shape[1] > 1:
-        probs = outputs[k].softmax(dim=0)
-        pred = int(probs.argmax())
-        parts.append(f"pred {pred} ({float(probs[pred]):.2f})")
-    return " | ".join(parts)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -14,24 +14,23 @@ from typing_extensions import override
 from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
-from lightning_xai.figures.attributions import Attribution, AttributionPictures
+from lightning_xai.figures.attributions import AttributionPictures, check_drawing
 from lightning_xai.figures.feature_charts import check_feature_names
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
+from lightning_xai.methods.results import Attribution, each, finite_float, flattened
+from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
 from lightning_xai.probe import BatchTransform, ProbeSamples
-from lightning_xai.render import (
-    SIGNS,
-    VIEWS,
-    Denormalize,
-)
+from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
+from lightning_xai.tags import TAGS, chart_pattern
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
+from lightning_xai.validators import check_callable, check_strings
 
 __all__ = ["AttributionMonitor"]
 
-MethodsArg = Sequence[str] | Mapping[str, Mapping[str, Any] | None]
-
+_OWNER = "AttributionMonitor"
 
 class AttributionMonitor(ProbeMonitor):
     """Explains a fixed probe with Captum after validation epochs and logs the pictures.
@@ -164,38 +163,15 @@ class AttributionMonitor(ProbeMonitor):
             on_error=on_error,
             background_writes=background_writes,
         )
-        self.methods = _configure(methods)
-        check_target(target, "AttributionMonitor")
-        if view not in VIEWS:
-            raise ValueError(
-                f"AttributionMonitor: `view` must be one of {list(VIEWS)}, got {view!r}."
-            )
-        if sign not in SIGNS:
-            raise ValueError(
-                f"AttributionMonitor: `sign` must be one of {list(SIGNS)}, got {sign!r}."
-            )
-        if outlier_perc is not None and not 0 <= outlier_perc < 100:
-            raise ValueError(
-                f"AttributionMonitor: `outlier_perc` must lie in [0, 100), got {outlier_perc}."
-            )
-        if denormalize is not None and not callable(denormalize) and len(denormalize) != 2:
-            raise ValueError(
-                "AttributionMonitor: `denormalize` must be (mean, std), a callable or None, got "
-                f"{denormalize!r}."
-            )
-        check_vocabulary(vocabulary, pad_id, "AttributionMonitor")
+        self.methods = configure_methods(methods)
+        check_target(target, _OWNER)
+        check_drawing(_OWNER, view, sign, outlier_perc, denormalize)
+        check_vocabulary(vocabulary, pad_id, _OWNER)
+        self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
+        scores = "model output -> scores [N, K]"
+        check_callable(_OWNER, "output_transform", output_transform, scores)
         self.vocabulary = vocabulary
         self.pad_id = pad_id
-        if feature_names is not None and (
-            isinstance(feature_names, str)
-            or not isinstance(feature_names, Sequence)
-            or not all(isinstance(n, str) for n in feature_names)
-        ):
-            raise TypeError(
-                "AttributionMonitor: `feature_names` must be a sequence of strings, got "
-                f"{feature_names!r}."
-            )
-        self.feature_names = None if feature_names is None else list(feature_names)
         self._checked = False
         self.target = target
         self.denormalize = denormalize
@@ -205,15 +181,10 @@ class AttributionMonitor(ProbeMonitor):
         self.image_size = image_size
         self.latest: dict[str, Attribution] = {}
         self.calibrate_chunks = calibrate_chunks
-        if output_transform is not None and not callable(output_transform):
-            raise TypeError(
-                "AttributionMonitor: `output_transform` must be a callable model output -> "
-                f"scores [N, K], got {type(output_transform).__name__}."
-            )
         self.output_transform = output_transform
         self._selected: SelectOutput | None = None
-        self.metrics = MetricRunner(metrics, owner="AttributionMonitor")
-        self.budget = TimeBudget(max_seconds, owner="AttributionMonitor")
+        self.metrics = MetricRunner(metrics, owner=_OWNER)
+        self.budget = TimeBudget(max_seconds, owner=_OWNER)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
             outlier_perc={m.key: self._outlier_perc(m) for m in self.methods},
@@ -227,7 +198,7 @@ class AttributionMonitor(ProbeMonitor):
         return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
 
     def _chart_layout(self) -> dict[str, str]:
-        return {"seconds per method": r"xai/time/[^/]+$"}
+        return {"seconds per method": chart_pattern("time", method="[^/]+")}
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -260,7 +231,7 @@ class AttributionMonitor(ProbeMonitor):
     def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
         """Checks each method against the probe and one surveyed forward of it: the first
         moment the input shapes are known, still before the first training step."""
-        batch = _model_inputs(self.probe.batch, pl_module)
+        batch = self.probe.batch.fresh_for(pl_module)
         tabular = next((t for t in batch.tensors if t.ndim == 2), batch.first)
         check_feature_names(self.feature_names, tabular, "AttributionMonitor")
         if not batch.plain:
@@ -281,7 +252,7 @@ class AttributionMonitor(ProbeMonitor):
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        batch = _model_inputs(self.probe.batch, pl_module)
+        batch = self.probe.batch.fresh_for(pl_module)
         try:
             outputs = batch(self._forward(pl_module))
         except TypeError as err:
@@ -304,7 +275,7 @@ class AttributionMonitor(ProbeMonitor):
             raise ValueError(f"AttributionMonitor: {err}") from None
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        batch = _model_inputs(self.probe.batch, pl_module)
+        batch = self.probe.batch.fresh_for(pl_module)
         labels = self.probe.labels
         plan, batch, labels = self._plan_budget(trainer, batch, labels, step)
         if plan.skip:
@@ -328,7 +299,7 @@ class AttributionMonitor(ProbeMonitor):
             mapped, overrides = None, plan.overrides.get(method.key, {})
             try:
                 attribution = self.metrics.attribute(method, part, part_targets, **overrides)
-                mapped = _each(method.to_input_space(attribution, part), _finite_float)
+                mapped = each(method.to_input_space(attribution, part), finite_float)
             except Exception as err:
                 self._failed(method.tag, err, step)
                 mapped = None
@@ -337,17 +308,17 @@ class AttributionMonitor(ProbeMonitor):
                 if mapped is not None:  # another rank failed and warned
                     self._failed(method.tag, RuntimeError("failed on another rank"), step)
                 continue
-            results[method.key] = _each(whole, Tensor.cpu)
-            self.writer.add_scalar(f"xai/time/{method.tag}", perf_counter() - start, step)
+            results[method.key] = each(whole, Tensor.cpu)
+            self.writer.add_scalar(TAGS["time"](method=method.tag), perf_counter() - start, step)
             self.metrics.evaluate(
-                self._forward(pl_module), method, part.first, part_targets, _flattened(mapped),
+                self._forward(pl_module), method, part.first, part_targets, flattened(mapped),
                 overrides,
             )  # fmt: skip
             self.budget.record(method.key, perf_counter() - start)
         # Several inputs: the per-input attributions compare flattened; a layer map covers one
         # input and is left out of the comparison.
         comparable = {
-            k: _flattened(v) for k, v in results.items() if not batch.multi or isinstance(v, tuple)
+            k: flattened(v) for k, v in results.items() if not batch.multi or isinstance(v, tuple)
         }
         self.metrics.compare(comparable, {m.key: m.tag for m in self.methods})
         self.latest = results
@@ -390,59 +361,3 @@ class AttributionMonitor(ProbeMonitor):
             )
         labels = None if labels is None else labels[: plan.probes]
         return plan, batch.head(plan.probes), labels
-
-
-def _model_inputs(batch: ModelInputs, module: torch.nn.Module) -> ModelInputs:
-    """A fresh copy of the probe with floating tensors in the model's dtype (``bf16-true``)."""
-    param = next(module.parameters(), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else None
-
-    def fresh(t: Tensor) -> Tensor:
-        if dtype is not None and t.is_floating_point():
-            return t.to(dtype=dtype, copy=True)
-        return t.clone()
-
-    return batch.map(fresh, extra=True)
-
-
-def _each(value: Attribution, fn: Callable[[Tensor], Tensor]) -> Attribution:
-    """``fn`` of an attribution, or of each part of a multi-input attribution."""
-    return tuple(fn(v) for v in value) if isinstance(value, tuple) else fn(value)
-
-
-def _finite_float(attribution: Tensor) -> Tensor:
-    attribution = attribution.detach().float()
-    if not torch.isfinite(attribution).all():
-        raise FloatingPointError("the attributions contain NaN or inf")
-    return attribution
-
-
-def _flattened(attribution: Attribution) -> Tensor:
-    """One tensor per attribution: a multi-input one flattened per sample, ``[N, D]``."""
-    if isinstance(attribution, Tensor):
-        return attribution
-    return torch.cat([a.flatten(1) for a in attribution], dim=1)
-
-
-def _configure(methods: MethodsArg) -> list[ConfiguredMethod]:
-    if isinstance(methods, str):
-        methods = [methods]
-    if isinstance(methods, Mapping):
-        configured = [ConfiguredMethod(k, v) for k, v in methods.items()]
-    elif isinstance(methods, Sequence):
-        configured = [ConfiguredMethod(k) for k in methods]
-    else:
-        raise TypeError(
-            "AttributionMonitor: `methods` must be a list of method names or a mapping "
-            f"name -> options, got {type(methods).__name__}."
-        )
-    if not configured:
-        raise ValueError("AttributionMonitor: `methods` is empty; name at least one method.")
-    tags = [m.tag for m in configured]
-    duplicates = sorted({t for t in tags if tags.count(t) > 1})
-    if duplicates:
-        raise ValueError(
-            f"AttributionMonitor: `methods` names {duplicates} more than once; give each entry "
-            "its own name and the algorithm as option `method`."
-        )
-    return configured

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,30 +11,25 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_xai.callbacks.base import ProbeMonitor
-from lightning_xai.inputs import ModelInputs
-from lightning_xai.metrics.activations import (
-    channel_activity,
-    dead_channel_fraction,
-    mean_activation,
-    sparsity,
-    weight_norm,
-)
+from lightning_xai.capture.feature_maps import capture_outputs, summarise_output
+from lightning_xai.figures.feature_maps import FeatureMapPictures
+from lightning_xai.metrics.activations import weight_norm
 from lightning_xai.probe import BatchTransform, ProbeSamples
-from lightning_xai.render import colormap as _lookup_colormap
-from lightning_xai.render.grid import (
-    KERNEL_VIEWS,
-    NORMALIZATIONS,
-    feature_map_tiles,
-    fit_scale,
-    kernel_tiles,
-    select_channels,
-    tile_grid,
+from lightning_xai.render import colormap as lookup_colormap
+from lightning_xai.render.grid import KERNEL_VIEWS, NORMALIZATIONS, select_channels
+from lightning_xai.tags import TAGS, chart_pattern
+from lightning_xai.validators import (
+    check_callable,
+    check_choice,
+    check_count,
+    check_names,
+    check_positions,
 )
 
 __all__ = ["FeatureMapMonitor"]
 
 _CONV = (nn.Conv1d, nn.Conv2d)
-_HISTOGRAM_VALUES = 1 << 16  # activation histograms take at most this many (evenly strided) values
+_OWNER = "FeatureMapMonitor"
 
 
 class FeatureMapMonitor(ProbeMonitor):
@@ -133,24 +127,20 @@ class FeatureMapMonitor(ProbeMonitor):
             on_error=on_error,
             background_writes=background_writes,
         )
-        self.layers = _check_layers(layers)
+        self.layers = check_names(_OWNER, "layers", layers)
         size = self.probe.size or len(self.probe.indices)
-        self.samples = _check_samples(samples, size or num_probes)
-        _check_count("max_channels", max_channels, allow_none=True)
-        _check_count("max_kernel_inputs", max_kernel_inputs)
-        _check_count("tile_size", tile_size)
-        _check_choice("normalize", normalize, NORMALIZATIONS)
-        _check_choice("kernel_view", kernel_view, KERNEL_VIEWS)
-        if activation is not None and not callable(activation):
-            raise TypeError(
-                "FeatureMapMonitor: `activation` must be a callable Tensor -> Tensor or None, "
-                f"got {type(activation).__name__}."
-            )
+        self.samples = check_positions(_OWNER, "samples", samples, size or num_probes)
+        check_count(_OWNER, "max_channels", max_channels, allow_none=True)
+        check_count(_OWNER, "max_kernel_inputs", max_kernel_inputs)
+        check_count(_OWNER, "tile_size", tile_size)
+        check_choice(_OWNER, "normalize", normalize, NORMALIZATIONS)
+        check_choice(_OWNER, "kernel_view", kernel_view, KERNEL_VIEWS)
+        check_callable(_OWNER, "activation", activation, "Tensor -> Tensor")
         if colormap is not None:
             try:
-                _lookup_colormap(colormap)
+                lookup_colormap(colormap)
             except ValueError as err:
-                raise ValueError(f"FeatureMapMonitor: `colormap`: {err}") from None
+                raise ValueError(f"{_OWNER}: `colormap`: {err}") from None
         self.max_channels = max_channels
         self.normalize = normalize
         self.kernel_view = kernel_view
@@ -159,6 +149,9 @@ class FeatureMapMonitor(ProbeMonitor):
         self.tile_size = tile_size
         self.colormap = colormap
         self.histograms = bool(histograms)
+        self._pictures = FeatureMapPictures(
+            normalize, kernel_view, max_kernel_inputs, tile_size, colormap, self.histograms
+        )
         self.latest: dict[str, dict[str, Any]] = {}
         self._watched: dict[str, nn.Conv1d | nn.Conv2d] = {}
 
@@ -172,7 +165,7 @@ class FeatureMapMonitor(ProbeMonitor):
 
     def _chart_layout(self) -> dict[str, str]:
         return {
-            f"{scalar} per layer": rf"xai/health/.+/{scalar}$"
+            f"{scalar} per layer": chart_pattern("health", scalar=scalar)
             for scalar in ("dead_fraction", "sparsity", "mean_activation", "weight_norm")
         }
 
@@ -209,150 +202,37 @@ class FeatureMapMonitor(ProbeMonitor):
                 f"the probe holds {batch.size} samples; `samples` {self.samples} beyond it "
                 "are skipped.",
             )
-        captured = self._capture(pl_module, batch, samples)
+        captured, reused = capture_outputs(
+            pl_module,
+            self._watched,
+            batch,
+            lambda out: summarise_output(out, samples, self.activation, self.histograms),
+        )
+        for name in reused:
+            self._warn_once(
+                f"reused-{name}",
+                f"layer {name!r} runs more than once per forward; its first call is shown.",
+            )
         latest: dict[str, dict[str, Any]] = {}
+        writer = self.writer
         for name, module in self._watched.items():
             if name not in captured:
                 self._warn_once(f"ran-{name}", f"layer {name!r} did not run on the probe.")
                 continue
-            try:
-                latest[name] = self._log_layer(name, module, captured[name], samples, step)
-            except Exception as err:
-                self._failed(name, err, step)
+            capture = captured[name]
+            weight = module.weight.detach().float().cpu().clone()  # the writer draws it later
+            channels = select_channels(capture["scores"], self.max_channels)
+            health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
+            latest[name] = {"health": health, "channels": channels}
+            if channels.numel() < capture["scores"].numel():
+                shown = ", ".join(str(c) for c in channels.tolist())
+                tag = TAGS["feature_map_channels"](layer=name)
+                writer.add_text(tag, f"channels shown: {shown}", step)
+            for key, value in health.items():
+                writer.add_scalar(TAGS["health"](layer=name, scalar=key), value, step)
+            writer.submit(
+                lambda n=name, w=weight, c=capture, ch=channels, out=latest[name]: (
+                    self._pictures.log(writer, step, n, w, c, ch, samples, out)
+                )
+            )
         self.latest = latest
-
-    def _capture(
-        self, pl_module: pl.LightningModule, batch: ModelInputs, samples: list[int]
-    ) -> dict[str, dict[str, Any]]:
-        """One forward pass over the probe; each watched layer's output is summarised in its
-        hook (before any in-place op after the layer can change it), then dropped."""
-        captured: dict[str, dict[str, Any]] = {}
-
-        def hook_for(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
-            def hook(module: nn.Module, args: Any, output: Tensor) -> None:
-                if name in captured:
-                    self._warn_once(
-                        f"reused-{name}",
-                        f"layer {name!r} runs more than once per forward; its first call is shown.",
-                    )
-                    return
-                captured[name] = self._summarise(output, samples)
-
-            return hook
-
-        handles = [m.register_forward_hook(hook_for(n)) for n, m in self._watched.items()]
-        try:
-            with torch.no_grad():
-                batch(pl_module)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return captured
-
-    def _summarise(self, output: Tensor, samples: list[int]) -> dict[str, Any]:
-        out = output.detach()
-        active = out if self.activation is None else self.activation(out)
-        flat = out.flatten()
-        stride = math.ceil(flat.numel() / _HISTOGRAM_VALUES)
-        return {
-            "scores": channel_activity(active).cpu(),
-            "health": {
-                "dead_fraction": float(dead_channel_fraction(active)),
-                "sparsity": float(sparsity(active)),
-                "mean_activation": float(mean_activation(active)),
-            },
-            "maps": out[samples].float().cpu().clone(),  # [S, C, ...]
-            "values": flat[::stride].float().cpu().clone() if self.histograms else None,
-        }
-
-    def _log_layer(
-        self,
-        name: str,
-        module: nn.Conv1d | nn.Conv2d,
-        capture: dict[str, Any],
-        samples: list[int],
-        step: int,
-    ) -> dict[str, Any]:
-        writer = self.writer
-        weight = module.weight.detach().float().cpu()
-        channels = select_channels(capture["scores"], self.max_channels)
-        health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
-
-        tiles, ncols = kernel_tiles(weight[channels], self.kernel_view, self.max_kernel_inputs)
-        single_value = tiles.shape[-2] * tiles.shape[-1] == 1
-        filters = self._grid(tiles, ncols, "layer" if single_value else self.normalize)
-        maps = {}
-        for j, k in enumerate(samples):
-            tiles, ncols = feature_map_tiles(capture["maps"][j][channels])
-            maps[k] = self._grid(tiles, ncols, self.normalize)
-
-        writer.add_image(f"xai/filters/{name}", filters, step)
-        for k, grid in maps.items():
-            writer.add_image(f"xai/feature_maps/{name}/sample_{k:02d}", grid, step)
-        if channels.numel() < capture["scores"].numel():
-            shown = ", ".join(str(c) for c in channels.tolist())
-            writer.add_text(f"xai/feature_maps/{name}/channels", f"channels shown: {shown}", step)
-        for key, value in health.items():
-            writer.add_scalar(f"xai/health/{name}/{key}", value, step)
-        if self.histograms:
-            writer.add_histogram(f"xai/histograms/{name}/weights", weight, step)
-            writer.add_histogram(f"xai/histograms/{name}/activations", capture["values"], step)
-        return {"filters": filters, "feature_maps": maps, "health": health, "channels": channels}
-
-    def _grid(self, tiles: Tensor, ncols: int, normalize: str) -> Tensor:
-        scale = fit_scale(tiles.shape[-2], tiles.shape[-1], self.tile_size)
-        return tile_grid(tiles, ncols, normalize, scale, colormap=self.colormap)
-
-
-def _check_layers(layers: Sequence[str] | str | None) -> list[str] | None:
-    if layers is None:
-        return None
-    if isinstance(layers, str):
-        layers = [layers]
-    if not isinstance(layers, Sequence) or not all(isinstance(n, str) for n in layers):
-        raise TypeError(
-            "FeatureMapMonitor: `layers` must be a list of dotted layer names (str) or None, "
-            f"got {layers!r}."
-        )
-    if not layers:
-        raise ValueError("FeatureMapMonitor: `layers` is empty; name a layer or pass None (all).")
-    duplicates = sorted({n for n in layers if list(layers).count(n) > 1})
-    if duplicates:
-        raise ValueError(f"FeatureMapMonitor: `layers` names {duplicates} more than once.")
-    return list(layers)
-
-
-def _check_samples(samples: Sequence[int], probe_size: int) -> list[int]:
-    if not isinstance(samples, Sequence) or not all(
-        isinstance(k, int) and not isinstance(k, bool) for k in samples
-    ):
-        raise TypeError(
-            "FeatureMapMonitor: `samples` must be a list of probe positions (int), got "
-            f"{samples!r}."
-        )
-    bad = [k for k in samples if not 0 <= k < probe_size]
-    if bad or len(set(samples)) != len(samples):
-        raise ValueError(
-            f"FeatureMapMonitor: `samples` must be distinct positions in [0, {probe_size}) "
-            f"(the probe size), got {list(samples)}."
-        )
-    return list(samples)
-
-
-def _check_count(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        hint = " or None" if allow_none else ""
-        raise TypeError(
-            f"FeatureMapMonitor: `{name}` must be a positive int{hint}, got {type(value).__name__}."
-        )
-    if value < 1:
-        raise ValueError(f"FeatureMapMonitor: `{name}` must be >= 1, got {value}.")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(
-            f"FeatureMapMonitor: `{name}` must be one of {list(choices)}, got {value!r}."
-        )

@@ -10,9 +10,13 @@ import torch
 from torch import Tensor
 
 from lightning_xai.figures.feature_charts import log_feature_charts
+from lightning_xai.figures.titles import probe_titles
 from lightning_xai.figures.tokens import log_token_attributions
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.results import Attribution
 from lightning_xai.render import (
+    SIGNS,
+    VIEWS,
     Denormalize,
     enlarge,
     render_attribution,
@@ -22,11 +26,9 @@ from lightning_xai.render import (
 )
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.sinks import Sink
+from lightning_xai.validators import check_choice
 
-__all__ = ["AttributionPictures"]
-
-Attribution = Tensor | tuple[Tensor, ...]
-"""An attribution ``[N, ...]``, or one per input of a multi-input model."""
+__all__ = ["AttributionPictures", "check_drawing"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class AttributionPictures:
                 drawn over the first input with as many dimensions).
             names: a name per input; ``("",)`` for a single-input model (no name in tags).
         """
-        titles = _titles(outputs, targets, labels)
+        titles = probe_titles(outputs, targets, labels)
         for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
             mine = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
             mine = {k: a for k, a in mine.items() if a is not None}
@@ -150,22 +152,15 @@ def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) 
     return attribution if i == ModelInputs.grid_of(inputs, attribution.ndim) else None
 
 
-def _titles(outputs: Tensor, targets: Tensor | None, labels: Tensor | None) -> list[str]:
-    """``"#3 label 7 | pred 7 (0.98)"`` per sample; regression shows the output value."""
-    titles = []
-    flat = outputs.reshape(outputs.shape[0], -1)
-    probs = flat.softmax(dim=1) if flat.shape[1] > 1 else None
-    for k in range(flat.shape[0]):
-        parts = [f"#{k}"]
-        if labels is not None and labels.ndim == 1:
-            label = labels[k].item()
-            parts.append(f"label {label:.3g}" if isinstance(label, float) else f"label {label}")
-        if probs is not None:
-            pred = int(probs[k].argmax())
-            parts.append(f"pred {pred} ({float(probs[k, pred]):.2f})")
-            if targets is not None and int(targets[k]) != pred:
-                parts.append(f"target {int(targets[k])}")
-        else:
-            parts.append(f"output {float(flat[k, 0]):.3g}")
-        titles.append(" | ".join(parts))
-    return titles
+def check_drawing(
+    owner: str, view: str, sign: str, outlier_perc: float | None, denormalize: Denormalize
+) -> None:
+    """Checks the drawing options of :class:`AttributionPictures` (see AttributionMonitor)."""
+    check_choice(owner, "view", view, VIEWS)
+    check_choice(owner, "sign", sign, SIGNS)
+    if outlier_perc is not None and not 0 <= outlier_perc < 100:
+        raise ValueError(f"{owner}: `outlier_perc` must lie in [0, 100), got {outlier_perc}.")
+    if denormalize is not None and not callable(denormalize) and len(denormalize) != 2:
+        raise ValueError(
+            f"{owner}: `denormalize` must be (mean, std), a callable or None, got {denormalize!r}."
+        )

@@ -1,0 +1,103 @@
+"""Argument checks shared by the monitors: each raises with the owner, the argument in
+backticks, what is valid and what was given.
+
+Example:
+    >>> check_count("FeatureMapMonitor", "tile_size", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: FeatureMapMonitor: `tile_size` must be >= 1, got 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+__all__ = [
+    "check_callable",
+    "check_choice",
+    "check_count",
+    "check_names",
+    "check_positions",
+    "check_strings",
+    "is_int",
+]
+
+
+def is_int(value: object) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_count(owner: str, name: str, value: Any, *, allow_none: bool = False) -> None:
+    """``value`` is a positive int (or ``None`` when allowed)."""
+    if value is None and allow_none:
+        return
+    if not is_int(value):
+        hint = " or None" if allow_none else ""
+        raise TypeError(
+            f"{owner}: `{name}` must be a positive int{hint}, got {type(value).__name__}."
+        )
+    if value < 1:
+        raise ValueError(f"{owner}: `{name}` must be >= 1, got {value}.")
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) -> None:
+    """``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{owner}: `{name}` must be one of {list(choices)}, got {value!r}.")
+
+
+def check_callable(
+    owner: str, name: str, value: Any, what: str, *, allow_none: bool = True
+) -> None:
+    """``value`` is callable (or ``None`` when allowed); ``what`` describes its signature."""
+    if (value is None and allow_none) or callable(value):
+        return
+    hint = " or None" if allow_none else ""
+    raise TypeError(
+        f"{owner}: `{name}` must be a callable {what}{hint}, got {type(value).__name__}."
+    )
+
+
+def check_names(owner: str, name: str, value: Sequence[str] | str | None) -> list[str] | None:
+    """Distinct names (a single string is one name); ``None`` stays ``None`` (all)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence) or not all(isinstance(n, str) for n in value):
+        raise TypeError(
+            f"{owner}: `{name}` must be a list of dotted layer names (str) or None, got {value!r}."
+        )
+    if not value:
+        raise ValueError(f"{owner}: `{name}` is empty; name a layer or pass None (all).")
+    duplicates = sorted({n for n in value if list(value).count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{owner}: `{name}` names {duplicates} more than once.")
+    return list(value)
+
+
+def check_positions(owner: str, name: str, value: Any, size: int) -> list[int]:
+    """Distinct positions in ``[0, size)``."""
+    if not isinstance(value, Sequence) or not all(is_int(k) for k in value):
+        raise TypeError(
+            f"{owner}: `{name}` must be a list of probe positions (int), got {value!r}."
+        )
+    if len(set(value)) != len(value) or not all(0 <= k < size for k in value):
+        raise ValueError(
+            f"{owner}: `{name}` must be distinct positions in [0, {size}) (the probe size), got "
+            f"{list(value)}."
+        )
+    return list(value)
+
+
+def check_strings(owner: str, name: str, value: Any) -> list[str] | None:
+    """A sequence of strings (not one string), or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise TypeError(f"{owner}: `{name}` must be a sequence of strings, got {value!r}.")
+    if not all(isinstance(n, str) for n in value):
+        raise TypeError(f"{owner}: `{name}` must be a sequence of strings, got {value!r}.")
+    return list(value)
