@@ -128,13 +128,13 @@ class ModelInputs:
             return positional[: len(self.tensors)]
         return [f"input_{i}" for i in range(len(self.tensors))]
 
-    def check(self, owner: str) -> None:
+    def check(self) -> None:
         """Raises ``ValueError`` unless every tensor (and per-sample extra) has ``N`` rows."""
         sizes = [t.shape[0] if t.ndim else None for t in self.tensors]
         sizes += [a.shape[0] if a.ndim else None for a in self.extra if isinstance(a, Tensor)]
         if any(s != self.size for s in sizes):
             raise ValueError(
-                f"{owner}: the probe's inputs and `additional_forward_args` tensors must all "
-                f"have one row per sample; got first dimensions {sizes}. Pass constants that "
+                "the probe's inputs and `additional_forward_args` tensors must all have one "
+                f"row per sample; got first dimensions {sizes}. Pass constants that "
                 "are not per sample as non-tensor values (Captum repeats tensors with the inputs)."
             )

@@ -9,6 +9,14 @@ import torch
 from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.samples import (
+    balanced_choice,
+    concat_batches,
+    describe,
+    is_map_style,
+    read_batch,
+    split_samples,
+)
 
 __all__ = ["BatchTransform", "Probe", "ProbeSamples"]
 
@@ -20,8 +28,6 @@ ProbeSamples = Tensor | tuple | Sequence[int]
 """Explicit probe samples: inputs, ``(inputs, labels)``, ``(inputs, labels,
 additional_forward_args)`` or dataset indices."""
 
-_INPUT_KEYS = ("inputs", "input", "x", "image", "images", "pixel_values")
-_LABEL_KEYS = ("labels", "label", "y", "target", "targets")
 _SCAN_CHUNK = 64
 
 
@@ -67,10 +73,10 @@ class Probe:
         _check_positive_int("num_probes", num_probes)
         _check_positive_int("scan_limit", scan_limit)
         if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"Probe: `seed` must be an int, got {type(seed).__name__}.")
+            raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
         if batch_transform is not None and not callable(batch_transform):
             raise TypeError(
-                "Probe: `batch_transform` must be a callable batch -> (inputs, labels_or_None), "
+                "`batch_transform` must be a callable batch -> (inputs, labels_or_None), "
                 f"got {type(batch_transform).__name__}."
             )
         self.num_probes = num_probes
@@ -81,18 +87,18 @@ class Probe:
         self._batch: ModelInputs | None = None
         self._labels: Tensor | None = None
         if isinstance(samples, Tensor | tuple):
-            batch, labels = _split_samples(samples)
+            batch, labels = split_samples(samples)
             self._set(batch, labels, list(range(batch.size)))
         elif samples is not None:
             if not isinstance(samples, Sequence) or not all(
                 isinstance(i, int) and not isinstance(i, bool) for i in samples
             ):
                 raise TypeError(
-                    "Probe: `samples` must be a tensor of inputs, a pair (inputs, labels) or a "
+                    "`samples` must be a tensor of inputs, a pair (inputs, labels) or a "
                     f"sequence of dataset indices, got {type(samples).__name__}."
                 )
             if len(samples) == 0:
-                raise ValueError("Probe: `samples` is an empty sequence of indices.")
+                raise ValueError("`samples` is an empty sequence of indices.")
             self._indices = list(samples)
 
     # -- what the monitors read ------------------------------------------------------------
@@ -147,29 +153,14 @@ class Probe:
         if self.batch_transform is not None:
             out = self.batch_transform(batch)
             try:
-                return _split_samples(out, given="batch_transform")
+                return split_samples(out, given="batch_transform")
             except (TypeError, ValueError) as err:
                 raise type(err)(
                     f"{err} `batch_transform` must return (inputs, labels_or_None) or (inputs, "
                     "labels_or_None, additional_forward_args), inputs a tensor or a tuple of "
-                    f"tensors; it returned {_describe(out)}."
+                    f"tensors; it returned {describe(out)}."
                 ) from None
-        if isinstance(batch, Tensor):
-            return ModelInputs.of(batch), None
-        if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Tensor):
-            label = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
-            return ModelInputs.of(batch[0]), label
-        if isinstance(batch, Mapping):
-            x = next((batch[k] for k in _INPUT_KEYS if isinstance(batch.get(k), Tensor)), None)
-            if x is not None:
-                y = next((batch[k] for k in _LABEL_KEYS if isinstance(batch.get(k), Tensor)), None)
-                return ModelInputs.of(x), y
-        raise TypeError(
-            f"Probe: cannot read inputs from a validation batch of type {_describe(batch)}. "
-            "Supported: a tensor `x`, a tuple/list `(x, y, ...)`, or a dict with one of the keys "
-            f"{list(_INPUT_KEYS)}. Pass `batch_transform=lambda batch: (inputs, labels_or_None)` "
-            "for any other form (inputs: a tensor, or a tuple of tensors for a multi-input model)."
-        )
+        return read_batch(batch)
 
     def select(self, dataloader: Iterable[Any], device: torch.device | str) -> None:
         """Chooses and loads the samples from a validation dataloader, once.
@@ -181,7 +172,7 @@ class Probe:
         if self._batch is None:
             dataset = getattr(dataloader, "dataset", None)
             collate = getattr(dataloader, "collate_fn", None)
-            if _is_map_style(dataset) and collate is not None:
+            if is_map_style(dataset) and collate is not None:
                 batch, labels, indices = self._select_from_dataset(dataset, collate)
             else:
                 batch, labels, indices = self._select_from_batches(dataloader)
@@ -196,18 +187,18 @@ class Probe:
             bad = [i for i in self._indices if not -size <= i < size]
             if bad:
                 raise ValueError(
-                    f"Probe: `samples` holds indices {bad[:5]} outside the validation dataset "
+                    f"`samples` holds indices {bad[:5]} outside the validation dataset "
                     f"of {size} samples."
                 )
             batch, labels = self._load(dataset, collate, self._indices)
             return batch, labels, self._indices
         if size == 0:
-            raise ValueError("Probe: the validation dataset is empty; nothing to explain.")
+            raise ValueError("the validation dataset is empty; nothing to explain.")
         self._check_enough(size)
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed))
         scanned = order[: self.scan_limit].tolist()
         batch, labels = self._load(dataset, collate, scanned)
-        chosen = _balanced_choice(labels, len(scanned), self.num_probes)
+        chosen = balanced_choice(labels, len(scanned), self.num_probes)
         return batch.take(chosen), _take(labels, chosen), [scanned[i] for i in chosen.tolist()]
 
     def _load(
@@ -217,7 +208,7 @@ class Probe:
             self.unpack(collate([dataset[i] for i in indices[s : s + _SCAN_CHUNK]]))
             for s in range(0, len(indices), _SCAN_CHUNK)
         ]
-        return _concat(parts)
+        return concat_batches(parts)
 
     def _select_from_batches(
         self, dataloader: Iterable[Any]
@@ -230,32 +221,30 @@ class Probe:
             if seen >= self.scan_limit:
                 break
         if not parts:
-            raise ValueError(
-                "Probe: the validation dataloader yielded no batch; nothing to explain."
-            )
-        batch, labels = _concat(parts)
+            raise ValueError("the validation dataloader yielded no batch; nothing to explain.")
+        batch, labels = concat_batches(parts)
         if self._indices is not None:
             chosen = torch.tensor(self._indices)
             if int(chosen.max()) >= batch.size:
                 raise ValueError(
-                    f"Probe: `samples` index {int(chosen.max())} is beyond the {batch.size} "
+                    f"`samples` index {int(chosen.max())} is beyond the {batch.size} "
                     "samples read from the (iterable) validation data."
                 )
         else:
             self._check_enough(batch.size)
             order = torch.randperm(batch.size, generator=torch.Generator().manual_seed(self.seed))
-            chosen = order[_balanced_choice(_take(labels, order), len(order), self.num_probes)]
+            chosen = order[balanced_choice(_take(labels, order), len(order), self.num_probes)]
         return batch.take(chosen), _take(labels, chosen), chosen.tolist()
 
     def _check_enough(self, available: int) -> None:
         if available < self.num_probes:
             raise ValueError(
-                f"Probe: `num_probes` is {self.num_probes}, but the validation data has only "
+                f"`num_probes` is {self.num_probes}, but the validation data has only "
                 f"{available} samples; ask for at most {available}."
             )
 
     def _set(self, batch: ModelInputs, labels: Tensor | None, indices: list[int]) -> None:
-        batch.check("Probe")
+        batch.check()
         # Own copies, detached and outside inference mode, so autograd can use them later.
         with torch.inference_mode(False):
             self._batch = batch.map(lambda t: t.detach().clone(), extra=True)
@@ -285,113 +274,12 @@ class Probe:
             self._indices = list(state["indices"])
 
 
-def _balanced_choice(labels: Tensor | None, count: int, num: int) -> Tensor:
-    """Positions ``[min(num, count)]`` of ``count`` candidates, round-robin over the classes.
-
-    Candidates keep their given order within a class; without integer class labels ``[N]`` the
-    first ``num`` positions are taken.
-    """
-    if labels is None or labels.ndim != 1 or labels.dtype.is_floating_point:
-        return torch.arange(min(num, count))
-    labels = labels.cpu()
-    # Rank of each sample within its class (0 for the first of the class, 1 for the second...).
-    _, inverse = torch.unique(labels, return_inverse=True)
-    rank = torch.zeros_like(inverse)
-    for cls in inverse.unique():
-        members = (inverse == cls).nonzero().squeeze(1)
-        rank[members] = torch.arange(members.numel())
-    # Round-robin: all rank-0 samples ordered by class, then all rank-1 samples, and so on.
-    key = rank * (int(inverse.max()) + 1) + inverse
-    return torch.argsort(key, stable=True)[:num]
-
-
-def _split_samples(samples: Any, given: str = "samples") -> tuple[ModelInputs, Tensor | None]:
-    """``x``, ``(inputs, labels)`` or ``(inputs, labels, additional_forward_args)`` as model
-    inputs and labels (``inputs``: a tensor or a tuple of tensors). Explicit ``samples`` must
-    be batches ``[N, ...]`` with labels as tensors; what ``batch_transform`` returns is read as
-    leniently as batches are (labels that are not a tensor are dropped)."""
-    if isinstance(samples, Tensor):
-        samples = (samples, None)
-    if not isinstance(samples, tuple) or len(samples) not in (2, 3):
-        raise TypeError(
-            f"Probe: `{given}` must give inputs, (inputs, labels) or (inputs, labels, "
-            f"additional_forward_args), got {_describe(samples)}."
-        )
-    inputs, labels, *rest = samples
-    extra = rest[0] if rest and rest[0] is not None else ()
-    if given != "samples" and not isinstance(labels, Tensor):
-        labels = None
-    tensors = (inputs,) if isinstance(inputs, Tensor) else inputs
-    if (
-        not isinstance(tensors, tuple | list)
-        or not tensors
-        or not all(isinstance(t, Tensor) for t in tensors)
-    ):
-        raise TypeError(
-            f"Probe: `{given}` inputs must be a tensor or a tuple of tensors, got "
-            f"{_describe(inputs)}."
-        )
-    if not isinstance(extra, tuple | list):
-        extra = (extra,)
-    if (
-        any(t.ndim < 1 for t in tensors)
-        or tensors[0].shape[0] == 0
-        or (given == "samples" and tensors[0].ndim < 2)
-    ):
-        raise ValueError(
-            f"Probe: `{given}` inputs must be a batch [N, ...] with N > 0, got shape "
-            f"{_describe(inputs)}."
-        )
-    batch = ModelInputs.of(tuple(tensors), tuple(extra))
-    if labels is not None and (
-        not isinstance(labels, Tensor) or labels.ndim == 0 or labels.shape[0] != batch.size
-    ):
-        raise ValueError(
-            f"Probe: `{given}` labels must be a tensor with one entry per input "
-            f"({batch.size}), got {_describe(labels)}."
-        )
-    batch.check("Probe")
-    return batch, labels
-
-
-def _concat(parts: list[tuple[ModelInputs, Tensor | None]]) -> tuple[ModelInputs, Tensor | None]:
-    """Batches put together: tensors concatenated, other additional args taken from the first."""
-    first = parts[0][0]
-    tensors = [torch.cat([p[0].tensors[i] for p in parts]) for i in range(len(first.tensors))]
-    extra = [
-        torch.cat([p[0].extra[i] for p in parts]) if isinstance(a, Tensor) else a
-        for i, a in enumerate(first.extra)
-    ]
-    has_labels = all(p[1] is not None for p in parts)
-    labels = torch.cat([p[1] for p in parts]) if has_labels else None  # type: ignore[misc]
-    return ModelInputs.of(tuple(tensors), extra), labels
-
-
 def _take(labels: Tensor | None, index: Tensor) -> Tensor | None:
     return None if labels is None else labels[index.to(labels.device)]
 
 
-def _is_map_style(dataset: Any) -> bool:
-    return (
-        dataset is not None
-        and not isinstance(dataset, torch.utils.data.IterableDataset)
-        and hasattr(dataset, "__getitem__")
-        and hasattr(dataset, "__len__")
-    )
-
-
 def _check_positive_int(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Probe: `{name}` must be a positive int, got {type(value).__name__}.")
+        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}.")
     if value < 1:
-        raise ValueError(f"Probe: `{name}` must be a positive int, got {value}.")
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return f"Tensor{tuple(value.shape)}"
-    if isinstance(value, list | tuple):
-        return f"{type(value).__name__}[{', '.join(_describe(v) for v in value[:4])}]"
-    if isinstance(value, Mapping):
-        return f"dict with keys {list(value)[:8]}"
-    return type(value).__name__
+        raise ValueError(f"`{name}` must be a positive int, got {value}.")

@@ -11,17 +11,16 @@ import argparse
 import html
 import io
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from lightning_xai.tags import ROOT, parse_tag
+
 __all__ = ["by_method", "filmstrip", "main", "read_logs", "write_report"]
 
-# ``<method>/sample_<k>``, or ``<method>/<input>/sample_<k>`` for a multi-input model.
-_SAMPLE = re.compile(r"^xai/attributions/(?P<method>[^/]+(?:/[^/]+)?)/sample_(?P<k>\d+)$")
 _GAP = 2
 
 
@@ -70,7 +69,7 @@ def read_logs(
                 for event in acc.Images(tag):
                     images[tag][event.step] = _decode(event.encoded_image_string)
             for tag in acc.Tags()["scalars"]:
-                if tag.startswith("xai/"):
+                if tag.startswith(f"{ROOT}/"):
                     scalars[tag].update({e.step: e.value for e in acc.Scalars(tag)})
     for jsonl in log_dir.rglob("scalars.jsonl"):
         for line in jsonl.read_text().splitlines():
@@ -89,9 +88,10 @@ def by_method(
     """method (``<method>`` or ``<method>/<input>``) -> sample -> step -> picture."""
     grouped: dict[str, dict[int, dict[int, np.ndarray]]] = defaultdict(dict)
     for tag, by_step in images.items():
-        match = _SAMPLE.match(tag)
-        if match:
-            grouped[match["method"]][int(match["k"])] = by_step
+        parsed = parse_tag(tag)  # ``<method>`` or ``<method>/<input>`` on multi-input models
+        if parsed is not None and parsed[0] == "attribution":
+            fields = parsed[1]
+            grouped[str(fields["method"])][int(fields["k"])] = by_step
     return grouped
 
 

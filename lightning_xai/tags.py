@@ -18,7 +18,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TAGS", "TagKind", "chart_pattern", "parse_tag"]
+__all__ = ["TAGS", "TagKind", "chart_pattern", "panel_tag", "parse_tag"]
 
 ROOT = "xai"
 
@@ -28,6 +28,7 @@ _FIELDS = {
     "k": r"\d+",
     "method": r"[^/]+(?:/[^/]+)?",
     "input": r"[^/]+",
+    "what": r"[^/]+(?:/[^/]+)*",  # a method, ``<metric>/<method>``, ``run``, ``probe``...
 }
 _DEFAULT_FIELD = r"[^/]+"
 
@@ -110,6 +111,12 @@ def parse_tag(tag: str) -> tuple[str, dict[str, str | int]] | None:
         if fields is not None:
             return kind.kind, fields
     return None
+
+
+def panel_tag(k: int, name: str = "") -> str:
+    """The panel of probe sample ``k``; of input ``name`` on a multi-input model (``""``: one
+    input, no name in the tag)."""
+    return TAGS["input_panel"](input=name, k=k) if name else TAGS["panel"](k=k)
 
 
 def chart_pattern(kind: str, **fixed: str) -> str:

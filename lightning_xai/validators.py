@@ -10,7 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = [
@@ -21,7 +22,27 @@ __all__ = [
     "check_positions",
     "check_strings",
     "is_int",
+    "named_errors",
 ]
+
+
+@contextmanager
+def named_errors(owner: str) -> Iterator[None]:
+    """The one boundary where the monitors name themselves: a ``TypeError`` or ``ValueError``
+    raised inside (by the probe, the metric runner, the time budget, the probe checks, which
+    raise without a name) is raised again as ``"<owner>: <message>"``.
+
+    Example:
+        >>> with named_errors("AttributionMonitor"):
+        ...     raise ValueError("`max_seconds` must be > 0, got 0.")
+        Traceback (most recent call last):
+        ...
+        ValueError: AttributionMonitor: `max_seconds` must be > 0, got 0.
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{owner}: {err}") from err.__cause__
 
 
 def is_int(value: object) -> bool:

@@ -6,7 +6,7 @@ import torch
 from lightning_xai.render import bar_chart
 
 GREEN = torch.tensor([0.0, 0.5, 0.0])
-RED = torch.tensor([0.75, 0.0, 0.0])
+RED = torch.tensor([1.0, 0.0, 0.0])  # the ends of the diverging map (Captum's)
 
 
 def _column(image: torch.Tensor, bar: int, slot: int, margin: int = 4) -> torch.Tensor:

@@ -373,7 +373,7 @@ def test_drift_first_run_logs_nothing_identical_maps_give_one(net: nn.Module, pr
 )
 def test_bad_metric_arguments(metrics, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        MetricRunner(metrics, owner="AttributionMonitor")
+        MetricRunner(metrics)
 
 
 class ZeroAttribution:

@@ -35,8 +35,8 @@ def test_zero_attribution_gives_zero_map_not_nan() -> None:
 def test_colormap_lookup() -> None:
     lut = colormap("diverging")
     assert lut.shape == (256, 3)
-    assert torch.allclose(lut[0], torch.tensor([0.75, 0.0, 0.0]))
-    assert torch.allclose(lut[-1], torch.tensor([0.0, 0.5, 0.0]))
+    assert torch.allclose(lut[0], torch.tensor([1.0, 0.0, 0.0]))  # Captum's red and green
+    assert torch.allclose(lut[-1], torch.tensor([0.0, 0.5, 0.0]), atol=2e-3)
     rgb = apply_colormap(torch.tensor([[[[0.0, 1.0]]]]), "gray")
     assert rgb.shape == (1, 3, 1, 2) and rgb[0, :, 0, 0].sum() == 0 and rgb[0, :, 0, 1].sum() == 3
     with pytest.raises(ValueError, match="Known"):
@@ -105,3 +105,21 @@ def test_titled_rows_equals_titled_row_per_sample() -> None:
         assert torch.equal(batched[k], single)
     floats = titled_rows(tiles, ["input", "ig"], titles)
     assert floats.dtype == torch.float32 and torch.equal(to_uint8(floats), batched)
+
+
+@pytest.mark.parametrize("name", ["diverging", "greens", "reds", "blues", "gray", "viridis"])
+def test_colormaps_equal_matplotlib_and_captum(name: str) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.colors import LinearSegmentedColormap
+
+    theirs = (
+        LinearSegmentedColormap.from_list("RdWhGn", ["red", "white", "green"])  # Captum's
+        if name == "diverging"
+        else matplotlib.colormaps[{"gray": "gray", "viridis": "viridis"}.get(name, name.title())]
+    )
+    values = torch.cat(
+        [torch.linspace(0, 1, 1001), torch.rand(5000, generator=torch.Generator().manual_seed(0))]
+    )
+    ours = apply_colormap(values.reshape(1, 1, 1, -1), name)[0, :, 0].T  # [V, 3]
+    expected = torch.from_numpy(theirs(values.double().numpy())[:, :3]).float()
+    assert (ours - expected).abs().max() < 1e-4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
@@ -190,11 +191,9 @@ class AttentionMonitor(ProbeMonitor):
         writer = self.writer
         for name, capture in captured.items():
             writer.add_scalar(TAGS["attention_entropy"](layer=name), capture["entropy"], step)
-            writer.submit(
-                lambda n=name, w=capture["weights"]: self._pictures.log(
-                    writer, step, n, w, cpu, samples, titles
-                )
-            )
+            weights = capture["weights"]
+            log = self._pictures.log
+            writer.submit(partial(log, writer, step, name, weights, cpu, samples, titles))
 
 
 def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:

@@ -11,26 +11,29 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
+from lightning_xai.budget import BudgetPlan, TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
+from lightning_xai.explain import explain
 from lightning_xai.figures.attributions import AttributionPictures, check_drawing
-from lightning_xai.figures.feature_charts import check_feature_names
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
-from lightning_xai.methods.results import Attribution, each, finite_float, flattened
+from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
+from lightning_xai.metrics.values import MetricValues
 from lightning_xai.probe import BatchTransform, ProbeSamples
+from lightning_xai.probe_checks import check_model_call, check_probe_inputs
 from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
-from lightning_xai.validators import check_callable, check_strings
+from lightning_xai.validators import check_callable, check_strings, named_errors
 
 __all__ = ["AttributionMonitor"]
 
 _OWNER = "AttributionMonitor"
+
 
 class AttributionMonitor(ProbeMonitor):
     """Explains a fixed probe with Captum after validation epochs and logs the pictures.
@@ -54,10 +57,8 @@ class AttributionMonitor(ProbeMonitor):
     ``xai/metrics/<metric>/<method>``             quality metric, mean over the probe
     ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
     ``xai/time/metric_<metric>/<method>``         seconds the metric took
-    ``xai/budget/...``                            with ``max_seconds``: ``estimate_seconds``,
-                                                  ``probes``, ``skipped`` and ``remeasured``
-                                                  (0/1), ``<method>/<knob>`` for each
-                                                  reduced knob
+    ``xai/budget/...``                            with ``max_seconds``: the run's plan (see
+                                                  :meth:`~lightning_xai.budget.BudgetPlan.scalars`)
     ============================================  =============================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
@@ -73,9 +74,8 @@ class AttributionMonitor(ProbeMonitor):
     under ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``, ``<input>`` being the
     ``forward`` parameter's name; ``latest[method]`` is then a tuple, as Captum returns it.
 
-    Every method is checked against the model once the probe exists (before the first training
-    step): layer output shapes for ``neuron_selector``, baselines, model quirks (see
-    :class:`~lightning_xai.methods.quirks.ModelSurvey`).
+    Each method is checked against the model before the first training step (layer shapes for
+    ``neuron_selector``, baselines, quirks: :class:`~lightning_xai.methods.quirks.ModelSurvey`).
 
     Args:
         methods: names (``"IntegratedGradients"`` or ``"integrated_gradients"``,
@@ -88,8 +88,7 @@ class AttributionMonitor(ProbeMonitor):
         view: ``"blended_heat_map"``, ``"heat_map"`` or ``"masked_image"``.
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
         outlier_perc: percentage of the attribution mass saturated in the colour scale;
-            default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
-            Grad-CAM convention) for upsampled layer maps, which are smooth.
+            default 2 (Captum's) over inputs, 0 (Grad-CAM's) for smooth upsampled layer maps.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
         vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
             inputs; default: the ids are shown.
@@ -105,15 +104,10 @@ class AttributionMonitor(ProbeMonitor):
         metrics: quality metrics per method: names or name -> options (each also takes
             ``every_n_epochs``), see :class:`~lightning_xai.metrics.MetricRunner` and
             :func:`~lightning_xai.metrics.list_metrics`.
-        max_seconds: time budget per run (methods and their metrics), or ``None``. The first
-            run is measured at full size; later runs are planned from the previous run's
-            per-method times and degraded in this order until they fit: fewer steps
-            (``n_steps``, ``nt_samples`` halved), fewer perturbations (``n_samples`` halved,
-            Occlusion windows doubled), fewer probes (halved), skip the run. A skip is
-            retried at the smallest plan after 1, 2, 4... skipped runs, to measure again.
-            Metrics that explain again use the reduced knobs too. See
-            :class:`~lightning_xai.budget.TimeBudget`; what was reduced is logged under
-            ``xai/budget/`` and named in a warning the first time.
+        max_seconds: time budget per run (methods and their metrics), or ``None``: later
+            runs are planned from measured times and degraded until they fit (fewer steps,
+            perturbations, probes; else a skip, retried after 1, 2, 4... skips), see
+            :class:`~lightning_xai.budget.TimeBudget`. Logged under ``xai/budget/``.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -128,6 +122,7 @@ class AttributionMonitor(ProbeMonitor):
     """
 
     _shards = True
+    _stateful = ("metrics", "budget")  # the drift memory; the budget's measured costs
 
     def __init__(
         self,
@@ -155,14 +150,10 @@ class AttributionMonitor(ProbeMonitor):
         max_seconds: float | None = None,
     ) -> None:
         super().__init__(
-            num_probes=num_probes,
-            probe_seed=probe_seed,
-            probe=probe,
-            batch_transform=batch_transform,
-            every_n_epochs=every_n_epochs,
-            on_error=on_error,
+            num_probes=num_probes, probe_seed=probe_seed, probe=probe,
+            batch_transform=batch_transform, every_n_epochs=every_n_epochs, on_error=on_error,
             background_writes=background_writes,
-        )
+        )  # fmt: skip
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
         check_drawing(_OWNER, view, sign, outlier_perc, denormalize)
@@ -170,24 +161,19 @@ class AttributionMonitor(ProbeMonitor):
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
         scores = "model output -> scores [N, K]"
         check_callable(_OWNER, "output_transform", output_transform, scores)
-        self.vocabulary = vocabulary
-        self.pad_id = pad_id
-        self._checked = False
-        self.target = target
-        self.denormalize = denormalize
-        self.view = view
-        self.sign = sign
-        self.outlier_perc = outlier_perc
-        self.image_size = image_size
+        self.target, self.vocabulary, self.pad_id = target, vocabulary, pad_id
+        self.view, self.sign, self.outlier_perc = view, sign, outlier_perc
+        self.denormalize, self.image_size = denormalize, image_size
+        self.calibrate_chunks, self.output_transform = calibrate_chunks, output_transform
         self.latest: dict[str, Attribution] = {}
-        self.calibrate_chunks = calibrate_chunks
-        self.output_transform = output_transform
+        self._checked = False
         self._selected: SelectOutput | None = None
-        self.metrics = MetricRunner(metrics, owner=_OWNER)
-        self.budget = TimeBudget(max_seconds, owner=_OWNER)
+        with named_errors(_OWNER):
+            self.metrics = MetricRunner(metrics)
+            self.budget = TimeBudget(max_seconds)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
-            outlier_perc={m.key: self._outlier_perc(m) for m in self.methods},
+            outlier_perc={m.key: _outlier_perc(outlier_perc, m) for m in self.methods},
             unit_keys=frozenset(m.key for m in self.methods if m.spec.output == "layer"),
             view=view, sign=sign, denormalize=denormalize, image_size=image_size,
             feature_names=self.feature_names, vocabulary=vocabulary, pad_id=pad_id,
@@ -200,20 +186,6 @@ class AttributionMonitor(ProbeMonitor):
     def _chart_layout(self) -> dict[str, str]:
         return {"seconds per method": chart_pattern("time", method="[^/]+")}
 
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "metrics": self.metrics.state_dict(),
-            "budget": self.budget.state_dict(),
-        }
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self.metrics.load_state_dict(state_dict.get("metrics", {}))
-        self.budget.load_state_dict(state_dict.get("budget", {}))
-
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         calibrate = self.calibrate_chunks
         if calibrate is None:  # measured defaults fit CPUs; GPUs vary too much: measure
@@ -224,20 +196,14 @@ class AttributionMonitor(ProbeMonitor):
 
     @override
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
-        super()._ensure_probe(pl_module, loaders)
-        if self.probe.ready and not self._checked:
-            self._check_with_probe(pl_module)
-
-    def _check_with_probe(self, pl_module: pl.LightningModule) -> None:
-        """Checks each method against the probe and one surveyed forward of it: the first
+        """Then checks each method against the probe and one surveyed forward of it: the first
         moment the input shapes are known, still before the first training step."""
+        super()._ensure_probe(pl_module, loaders)
+        if not self.probe.ready or self._checked:
+            return
         batch = self.probe.batch.fresh_for(pl_module)
-        tabular = next((t for t in batch.tensors if t.ndim == 2), batch.first)
-        check_feature_names(self.feature_names, tabular, "AttributionMonitor")
-        if not batch.plain:
-            self.metrics.check_plain_inputs(
-                "several inputs" if batch.multi else "`additional_forward_args`"
-            )
+        with named_errors(_OWNER):
+            check_probe_inputs(batch, self.feature_names, self.metrics)
         survey = ModelSurvey.run(pl_module, batch)
         for method in self.methods:
             method.check(batch, survey)
@@ -252,34 +218,16 @@ class AttributionMonitor(ProbeMonitor):
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        batch = self.probe.batch.fresh_for(pl_module)
-        try:
-            outputs = batch(self._forward(pl_module))
-        except TypeError as err:
-            raise TypeError(
-                f"AttributionMonitor: calling the model on the probe failed ({err}). A model "
-                "with several inputs or further arguments needs `batch_transform=` returning "
-                "((input_1, input_2, ...), labels) or (inputs, labels, additional_forward_args), "
-                f"e.g. `lambda b: ((b[0], b[1]), b[-1])`; the probe gave {len(batch.tensors)} "
-                f"input(s) and {len(batch.extra)} additional argument(s)."
-            ) from err
-        if not isinstance(outputs, Tensor):
-            raise TypeError(
-                f"AttributionMonitor: the model returns {type(outputs).__name__}, not a tensor; "
-                "pass `output_transform=` a callable that picks the scores to explain, e.g. "
-                "`lambda out: out['logits']`."
-            )
-        try:
-            resolve_target(self.target, outputs, self.probe.labels)
-        except ValueError as err:
-            raise ValueError(f"AttributionMonitor: {err}") from None
+        with named_errors(_OWNER):
+            batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
+            check_model_call(self._forward(pl_module), batch, self.target, labels)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        batch = self.probe.batch.fresh_for(pl_module)
-        labels = self.probe.labels
-        plan, batch, labels = self._plan_budget(trainer, batch, labels, step)
+        batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
+        plan = self._plan(trainer, batch, step)
         if plan.skip:
             return
+        batch, labels = batch.head(plan.probes), None if labels is None else labels[: plan.probes]
         with torch.no_grad():
             outputs = batch(self._forward(pl_module))
         targets = resolve_target(self.target, outputs, labels)
@@ -287,77 +235,66 @@ class AttributionMonitor(ProbeMonitor):
         shard = ProbeShard.of(trainer)
         rows = shard.rows(batch.size)
         part, part_targets = batch.take(rows), None if targets is None else targets[rows]
-        results: dict[str, Attribution] = {}
-        self.metrics.begin(
-            trainer, step, [self.writer], self._failed, self.probe.seed, shard, batch.size
-        )
+        results: dict[str, Attribution] = {}  # method key -> the whole probe's, CPU
+        due = self.metrics.due(trainer.current_epoch if trainer.state.fn == "fit" else None)
         for method in self.methods:
             start = perf_counter()
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.
             torch.manual_seed(self.probe.seed)
-            mapped, overrides = None, plan.overrides.get(method.key, {})
-            try:
-                attribution = self.metrics.attribute(method, part, part_targets, **overrides)
-                mapped = each(method.to_input_space(attribution, part), finite_float)
-            except Exception as err:
-                self._failed(method.tag, err, step)
-                mapped = None
-            whole = shard.gather(mapped, batch.size)
-            if whole is None:
-                if mapped is not None:  # another rank failed and warned
-                    self._failed(method.tag, RuntimeError("failed on another rank"), step)
-                continue
-            results[method.key] = each(whole, Tensor.cpu)
-            self.writer.add_scalar(TAGS["time"](method=method.tag), perf_counter() - start, step)
-            self.metrics.evaluate(
-                self._forward(pl_module), method, part.first, part_targets, flattened(mapped),
-                overrides,
+            done = explain(
+                method, self._forward(pl_module), part, part_targets, metrics=self.metrics,
+                due=due, seed=self.probe.seed, overrides=plan.overrides.get(method.key),
+                shard=shard, size=batch.size,
             )  # fmt: skip
+            if done.failure is not None:
+                self._failed(method.tag, done.failure, step)
+            if done.attribution is None:
+                continue
+            results[method.key] = done.attribution
+            self.writer.add_scalar(TAGS["time"](method=method.tag), done.seconds, step)
+            self._log_metrics(done.metrics, step)
             self.budget.record(method.key, perf_counter() - start)
-        # Several inputs: the per-input attributions compare flattened; a layer map covers one
-        # input and is left out of the comparison.
-        comparable = {
-            k: flattened(v) for k, v in results.items() if not batch.multi or isinstance(v, tuple)
-        }
-        self.metrics.compare(comparable, {m.key: m.tag for m in self.methods})
+        # Several inputs: per-input tuples compare flattened, one input's layer maps not at all.
+        tags = {m.key: m.tag for m in self.methods}
+        keep = {k: v for k, v in results.items() if not batch.multi or isinstance(v, tuple)}
+        compared = self.metrics.compare({tags[k]: flattened(v) for k, v in keep.items()}, due)
+        self._log_metrics(compared, step)
         self.latest = results
         cpu = (batch.map(Tensor.cpu).tensors, outputs.detach().float().cpu())
-        targets = None if targets is None else targets.cpu()
-        labels = None if labels is None else labels.cpu()
-        names = batch.names(pl_module) if batch.multi else [""]
-        writer = self.writer
-        writer.submit(
-            lambda: self._pictures.log(writer, step, *cpu, targets, labels, results, names)
-        )
+        targets, labels = (None if t is None else t.cpu() for t in (targets, labels))
+        names, writer = batch.names(pl_module) if batch.multi else [""], self.writer
+        log = self._pictures.log
+        writer.submit(lambda: log(writer, step, *cpu, targets, labels, results, names))
 
-    def _outlier_perc(self, method: ConfiguredMethod) -> float:
-        if self.outlier_perc is not None:
-            return self.outlier_perc
-        return 0.0 if method.spec.output == "layer" else 2.0
-
-    def _plan_budget(
-        self, trainer: pl.Trainer, batch: ModelInputs, labels: Tensor | None, step: int
-    ) -> tuple[BudgetPlan, ModelInputs, Tensor | None]:
-        """This run's plan under ``max_seconds``, the probe cut to its size, and its logging."""
-        # Occlusion's window is a knob for one input only (several inputs: a window each).
-        shape = batch.first.shape[:1] if batch.multi else batch.first.shape
-        knobs = {m.key: TimeBudget.knobs(m, shape) for m in self.methods}
-        plan = self.budget.plan(knobs, batch.size)
+    def _plan(self, trainer: pl.Trainer, batch: ModelInputs, step: int) -> BudgetPlan:
+        """This run's plan under ``max_seconds`` (logged under ``xai/budget/``); under DDP every
+        rank follows rank zero's plan, so that the collectives pair up."""
+        broadcast = trainer.strategy.broadcast if trainer.world_size > 1 else None
+        plan = self.budget.plan_run(self.methods, batch, broadcast)
         if self.budget.max_seconds is None:
-            return plan, batch, labels
-        if trainer.world_size > 1:  # every rank follows rank zero's plan: collectives pair up
-            plan = self.budget.follow(trainer.strategy.broadcast(plan, src=0))
+            return plan
         tags = {m.key: m.tag for m in self.methods}
         for tag, value in plan.scalars(tags).items():
             self.writer.add_scalar(tag, value, step)
-        if plan.stages:
-            full = sum(self.budget.costs.get(m.key, 0.0) for m in self.methods)
-            self._warn_once(
-                "budget",
-                f"`max_seconds`={self.budget.max_seconds} is below the full run's {full:.2f} s; "
-                f"degrading in the order {list(STAGES)}: {plan.describe(tags)}. Logged under "
-                "`xai/budget/`.",
-            )
-        labels = None if labels is None else labels[: plan.probes]
-        return plan, batch.head(plan.probes), labels
+        if warning := self.budget.warning(plan, tags):
+            self._warn_once("budget", warning)
+        return plan
+
+    def _log_metrics(self, values: MetricValues, step: int) -> None:
+        for tag, value in values.scalars().items():
+            self.writer.add_scalar(tag, value, step)
+        for tag, per_sample in values.histograms().items():
+            self.writer.add_histogram(tag, per_sample, step)
+        for (metric, tag), why in values.skipped.items():
+            message = f"metric {metric!r} skipped for method {tag!r}: {why}."
+            self._warn_once(f"{metric}/{tag}", message)
+        for what, error in values.failures:
+            self._failed(what, error, step)
+
+
+def _outlier_perc(given: float | None, method: ConfiguredMethod) -> float:
+    """The given percentage, else 2 (Captum's) over inputs and 0 for smooth layer maps."""
+    if given is not None:
+        return given
+    return 0.0 if method.spec.output == "layer" else 2.0

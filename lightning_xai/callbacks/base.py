@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -16,6 +16,7 @@ from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
 from lightning_xai.tags import TAGS
+from lightning_xai.validators import named_errors
 
 __all__ = ["ProbeMonitor"]
 
@@ -53,6 +54,7 @@ class ProbeMonitor(pl.Callback):
 
     _needs_grad: bool = True
     _shards: bool = False  # True: every rank runs ``_run`` on its share of the probe
+    _stateful: tuple[str, ...] = ()  # attributes kept in checkpoints under their names
     """Whether ``_run`` needs autograd (the guard turns grad on) or not (grad off)."""
 
     def __init__(
@@ -67,10 +69,8 @@ class ProbeMonitor(pl.Callback):
         background_writes: bool = True,
     ) -> None:
         name = type(self).__name__
-        try:
+        with named_errors(name):
             self.probe = Probe(num_probes, probe_seed, probe, batch_transform)
-        except (TypeError, ValueError) as err:
-            raise type(err)(str(err).replace("Probe:", f"{name}:", 1)) from None
         if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool):
             raise TypeError(
                 f"{name}: `every_n_epochs` must be a positive int, got "
@@ -101,11 +101,13 @@ class ProbeMonitor(pl.Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe.state_dict(), "runs": self.runs, "errors": dict(self.errors)}
+        parts = {name: getattr(self, name).state_dict() for name in ("probe", *self._stateful)}
+        return {**parts, "runs": self.runs, "errors": dict(self.errors)}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.probe.load_state_dict(state_dict.get("probe", {}))
+        for name in ("probe", *self._stateful):
+            getattr(self, name).load_state_dict(state_dict.get(name, {}))
         self.runs = int(state_dict.get("runs", 0))
         self.errors = Counter(state_dict.get("errors", {}))
 
@@ -150,11 +152,8 @@ class ProbeMonitor(pl.Callback):
             if loader is None:
                 return
             with attribution_guard(pl_module, grad=False):
-                try:
+                with named_errors(type(self).__name__):
                     self.probe.select(loader, pl_module.device)
-                except (TypeError, ValueError) as err:
-                    message = str(err).replace("Probe:", f"{type(self).__name__}:", 1)
-                    raise type(err)(message) from None
                 self._check_probe(pl_module)
         self.probe.to(pl_module.device)
 
@@ -209,12 +208,12 @@ class ProbeMonitor(pl.Callback):
         warnings.warn(
             f"{type(self).__name__}: {what} failed at step {step} "
             f"({type(error).__name__}: {error}). Training continues; the failure count is "
-            f"logged as `xai/errors/{what}`.",
+            f"logged as `{TAGS['error'](what=what)}`.",
             RuntimeWarning,
             stacklevel=2,
         )
         if self._writer is not None:
-            self._writer.add_scalar(f"xai/errors/{what}", self.errors[what], step)
+            self._writer.add_scalar(TAGS["error"](what=what), self.errors[what], step)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -283,7 +282,7 @@ def _overrides(module: Any, name: str) -> bool:
     return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
 
 
-def _is_tensorboard(logger: Any) -> bool:
+def _is_tensorboard(logger: Any) -> TypeGuard[Any]:
     """A TensorBoardLogger of either Lightning namespace (no import of the other needed)."""
     return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 

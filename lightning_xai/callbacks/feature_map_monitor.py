@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
@@ -230,9 +231,8 @@ class FeatureMapMonitor(ProbeMonitor):
                 writer.add_text(tag, f"channels shown: {shown}", step)
             for key, value in health.items():
                 writer.add_scalar(TAGS["health"](layer=name, scalar=key), value, step)
+            log = self._pictures.log
             writer.submit(
-                lambda n=name, w=weight, c=capture, ch=channels, out=latest[name]: (
-                    self._pictures.log(writer, step, n, w, c, ch, samples, out)
-                )
+                partial(log, writer, step, name, weight, capture, channels, samples, latest[name])
             )
         self.latest = latest

@@ -26,6 +26,7 @@ from lightning_xai.render import (
 )
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.sinks import Sink
+from lightning_xai.tags import TAGS, panel_tag
 from lightning_xai.validators import check_choice
 
 __all__ = ["AttributionPictures", "check_drawing"]
@@ -83,12 +84,12 @@ class AttributionPictures:
         """
         titles = probe_titles(outputs, targets, labels)
         for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
-            mine = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
-            mine = {k: a for k, a in mine.items() if a is not None}
+            parts = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
+            mine = {k: a for k, a in parts.items() if a is not None}
             suffix = f"/{name}" if name else ""
             if mine:
                 tags = {k: self.tags[k] + suffix for k in mine}
-                self._log_input(sink, step, x, titles, mine, tags, f"xai/panels{suffix}")
+                self._log_input(sink, step, x, titles, mine, tags, name)
 
     def _log_input(
         self,
@@ -98,11 +99,11 @@ class AttributionPictures:
         titles: list[str],
         results: dict[str, Tensor],
         tags: dict[str, str],
-        panels: str,
+        name: str,
     ) -> None:
         """The pictures of one input: ``results`` maps method keys to attributions over
         ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
-        ``<panels>/sample_<k>``."""
+        ``xai/panels[/<name>]/sample_<k>`` (``name``: the input's, on a multi-input model)."""
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
             args = (self.vocabulary, self.pad_id)
             log_token_attributions(sink, step, inputs, results, tags, titles, *args)
@@ -113,7 +114,7 @@ class AttributionPictures:
             log_feature_charts(
                 [sink], charts, tags, step, unit_keys=set(self.unit_keys),
                 feature_names=self.feature_names, titles=titles, panels=inputs.ndim == 2,
-                panel_prefix=panels,
+                panel_input=name,
             )  # fmt: skip
         others = {k: a for k, a in results.items() if k not in charts and k not in maps}
         if others:
@@ -123,7 +124,7 @@ class AttributionPictures:
                 f"{tuple(next(iter(others.values())).shape)} get a histogram of values.",
             )
             for key, attribution in others.items():
-                sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+                sink.add_histogram(TAGS["attribution_values"](method=tags[key]), attribution, step)
         if not maps:
             return
         # Batched at the input's size, one uint8 conversion and one enlargement for all
@@ -140,8 +141,8 @@ class AttributionPictures:
         rows = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
         for k in range(inputs.shape[0]):
             for key, picture in zip(maps, pictures, strict=True):
-                sink.add_image(f"xai/attributions/{tags[key]}/sample_{k:02d}", picture[k], step)
-            sink.add_image(f"{panels}/sample_{k:02d}", rows[k], step)
+                sink.add_image(TAGS["attribution"](method=tags[key], k=k), picture[k], step)
+            sink.add_image(panel_tag(k, name), rows[k], step)
 
 
 def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) -> Tensor | None:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from lightning_xai.render import bar_chart, text_strip, titled_row
 from lightning_xai.sinks import Sink
+from lightning_xai.tags import TAGS, panel_tag
 
 __all__ = ["check_feature_names", "feature_tag", "log_feature_charts"]
 
@@ -29,7 +30,7 @@ def log_feature_charts(
     feature_names: Sequence[str] | None,
     titles: Sequence[str],
     panels: bool,
-    panel_prefix: str = "xai/panels",
+    panel_input: str = "",
 ) -> None:
     """Logs bar charts and per-feature scalars of 1-D attributions.
 
@@ -40,8 +41,8 @@ def log_feature_charts(
       probe;
     - ``xai/features/<tag>/<feature>``: that mean per input feature (not for layer units), so
       that each feature's importance is a curve over training;
-    - with ``panels``: ``<panel_prefix>/sample_<k>``, every method's chart of sample k side by
-      side.
+    - with ``panels``: ``xai/panels[/<panel_input>]/sample_<k>``, every method's chart of
+      sample k side by side.
 
     Args:
         sinks: where to write.
@@ -53,6 +54,7 @@ def log_feature_charts(
         feature_names: ``F`` names of the input features, or ``None`` (``feature_<i>``).
         titles: one title per probe sample.
         panels: also log one panel per sample (tabular inputs; images have their own).
+        panel_input: the input's name in the panel tags of a multi-input model, else ``""``.
     """
     per_sample: dict[str, Tensor] = {}
     for key, attribution in charts.items():
@@ -65,7 +67,7 @@ def log_feature_charts(
             title = f"{titles[k]} | bars to {float(scale[k]):.3g}"
             picture = _with_title(pictures[k], title)
             for sink in sinks:
-                sink.add_image(f"xai/attributions/{tag}/sample_{k:02d}", picture, step)
+                sink.add_image(TAGS["attribution"](method=tag, k=k), picture, step)
         mean_abs = attribution.abs().mean(dim=0)
         summary = _with_title(
             bar_chart(mean_abs, names)[0],
@@ -73,11 +75,12 @@ def log_feature_charts(
             f"{float(mean_abs.max()):.3g}",
         )
         for sink in sinks:
-            sink.add_image(f"xai/attributions/{tag}/mean_abs", summary, step)
+            sink.add_image(TAGS["attribution_mean_abs"](method=tag), summary, step)
         if key not in unit_keys:
             for name, value in zip(names, mean_abs.tolist(), strict=True):
                 for sink in sinks:
-                    sink.add_scalar(f"xai/features/{tag}/{feature_tag(name)}", value, step)
+                    tag_ = TAGS["feature"](method=tag, feature=feature_tag(name))
+                    sink.add_scalar(tag_, value, step)
     if not panels or not per_sample:
         return
     height = max(p.shape[2] for p in per_sample.values())
@@ -85,21 +88,21 @@ def log_feature_charts(
         tiles = [_pad_to(p[k], height) for p in per_sample.values()]
         panel = titled_row(tiles, [tags[key] for key in per_sample], title)
         for sink in sinks:
-            sink.add_image(f"{panel_prefix}/sample_{k:02d}", panel, step)
+            sink.add_image(panel_tag(k, panel_input), panel, step)
 
 
-def check_feature_names(names: Sequence[str] | None, inputs: Tensor, owner: str) -> None:
+def check_feature_names(names: Sequence[str] | None, inputs: Tensor) -> None:
     """Raises ``ValueError`` unless ``names`` is ``None`` or names each column of ``[N, F]``."""
     if names is None:
         return
     if inputs.ndim != 2:
         raise ValueError(
-            f"{owner}: `feature_names` names the columns of tabular inputs [N, F]; the probe is "
+            f"`feature_names` names the columns of tabular inputs [N, F]; the probe is "
             f"{tuple(inputs.shape)}."
         )
     if len(names) != inputs.shape[1]:
         raise ValueError(
-            f"{owner}: `feature_names` must name the {inputs.shape[1]} input features, got "
+            f"`feature_names` must name the {inputs.shape[1]} input features, got "
             f"{len(names)} names."
         )
 

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from lightning_xai.render.tokens import Vocabulary, token_labels, token_strip, token_table
 from lightning_xai.sinks import Sink
+from lightning_xai.tags import TAGS
 
 __all__ = ["log_token_attributions", "token_scores"]
 
@@ -68,7 +69,7 @@ def log_token_attributions(
     for key, attribution in results.items():
         scores = token_scores(attribution, ids)
         if scores is None:
-            sink.add_histogram(f"xai/attributions/{tags[key]}/values", attribution, step)
+            sink.add_histogram(TAGS["attribution_values"](method=tags[key]), attribution, step)
             skipped.append(key)
             continue
         for k in range(ids.shape[0]):
@@ -78,7 +79,7 @@ def log_token_attributions(
             if values.numel() == 0:
                 continue
             scaled = values / values.abs().max().clamp(min=1e-12)
-            tag = f"xai/tokens/{tags[key]}/sample_{k:02d}"
+            tag = TAGS["tokens"](method=tags[key], k=k)
             sink.add_image(tag, token_strip(tokens, scaled, title=titles[k]), step)
             sink.add_text(tag, f"**{titles[k]}**\n\n{token_table(tokens, values)}", step)
     return skipped

@@ -9,22 +9,37 @@ always raise; silent failures (a functional ``F.relu`` under DeepLift) warn.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.baselines import BaselineStrategy
 from lightning_xai.methods.quirks import ModelSurvey
+from lightning_xai.methods.registry import MethodSpec
 
-if TYPE_CHECKING:
-    from lightning_xai.methods.configured import ConfiguredMethod
+__all__ = ["CheckedMethod", "check_method", "check_neuron_selector"]
 
-__all__ = ["check_method", "check_neuron_selector"]
+
+class CheckedMethod(Protocol):
+    """What the checks read of a :class:`~lightning_xai.methods.ConfiguredMethod` (a protocol,
+    so that this module does not import the one that calls it)."""
+
+    @property
+    def spec(self) -> MethodSpec: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def baselines(self) -> BaselineStrategy | None: ...
+    @property
+    def layer_path(self) -> str | None: ...
+    @property
+    def neuron_selector(self) -> Any: ...
 
 
 def check_method(
-    method: ConfiguredMethod, inputs: Tensor | ModelInputs, survey: ModelSurvey
+    method: CheckedMethod, inputs: Tensor | ModelInputs, survey: ModelSurvey
 ) -> dict[str, int]:
     """Validates ``method`` for ``inputs [N, ...]`` (or each of a multi-input model's); returns
     the modules to give per-call copies (DeepLift family on a model that calls an activation
@@ -97,7 +112,7 @@ def check_neuron_selector(selector: Any, shape: tuple[int, ...], path: str, wher
             )
 
 
-def _check_layer(method: ConfiguredMethod, survey: ModelSurvey) -> None:
+def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> None:
     path, where = method.layer_path or "", method.where
     calls = survey.calls.get(path, 0)
     if calls == 0:
@@ -124,7 +139,7 @@ def _check_layer(method: ConfiguredMethod, survey: ModelSurvey) -> None:
         check_neuron_selector(method.neuron_selector, shape, path, where)
 
 
-def _deeplift_reuse(method: ConfiguredMethod, survey: ModelSurvey) -> dict[str, int]:
+def _deeplift_reuse(method: CheckedMethod, survey: ModelSurvey) -> dict[str, int]:
     where = method.where
     reused = survey.deeplift_reused()
     if method.layer_path in reused:
@@ -144,7 +159,7 @@ def _deeplift_reuse(method: ConfiguredMethod, survey: ModelSurvey) -> dict[str, 
     return reused
 
 
-def _warn_functional(method: ConfiguredMethod, survey: ModelSurvey) -> None:
+def _warn_functional(method: CheckedMethod, survey: ModelSurvey) -> None:
     rules = method.spec.model_rules or ""
     missed = survey.unrewritten(rules)
     if not missed:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import re
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
@@ -20,21 +16,27 @@ from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
 from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
+from lightning_xai.methods.options import (
+    NOISE_NAME,
+    check_option_types,
+    check_requirements,
+    noise_tunnel_options,
+    resolve_layer,
+    split_options,
+)
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
+from lightning_xai.methods.results import Attribution, Target, on_input_grid
+from lightning_xai.methods.windows import default_window, feature_masks, per_input
 
 __all__ = ["ConfiguredMethod"]
 
 NeuronSelector = int | tuple[int | slice, ...] | Callable[[Tensor], Tensor]
-_NOISE_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
-_NOISE_DEFAULTS = {"nt_samples": 10, "stdevs": 0.2}
-_NOISE_KEYS = ("nt_type", "nt_samples", "nt_samples_batch_size", "stdevs")
-_NOISE_NAME = re.compile(r"^(?:NoiseTunnel|noise_tunnel)\((\w+)\)$")
-_MANAGED = {"self", "forward_func", "model", "layer", "inputs", "target", "baselines", "args"}
-_MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "neuron_selector"}
-_PATCHES_PER_SIDE = 7
 _WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
-_PIP_NAMES = {"sklearn": "scikit-learn"}
+
+
+Inputs = Tensor | ModelInputs
+"""A method's inputs: a tensor ``[N, ...]``, or a multi-input model's (with extra args)."""
 
 
 class ConfiguredMethod:
@@ -76,7 +78,7 @@ class ConfiguredMethod:
         opts = dict(options or {})
         name = opts.pop("method", key)
         noise = opts.pop("noise_tunnel", None)
-        match = _NOISE_NAME.match(name) if isinstance(name, str) else None
+        match = NOISE_NAME.match(name) if isinstance(name, str) else None
         if match:
             name, noise = match.group(1), noise or "smoothgrad"
         try:
@@ -93,8 +95,8 @@ class ConfiguredMethod:
         self.layer_name: str | None = opts.pop("layer", None)
         self.neuron_selector: NeuronSelector | None = opts.pop("neuron_selector", None)
         baselines: BaselineSpec = opts.pop("baselines", None)
-        self.noise_tunnel = _noise_tunnel_options(noise, key, owner)
-        self._check_option_types(key, baselines)
+        self.noise_tunnel = noise_tunnel_options(noise, key, owner)
+        check_option_types(self.spec, self.where, self.layer_name, baselines, self.neuron_selector)
         self.baselines: BaselineStrategy | None = None
         if self.spec.baselines != "none":
             self.baselines = BaselineStrategy(
@@ -103,64 +105,14 @@ class ConfiguredMethod:
                 min_count=self.spec.min_baselines,
                 where=self.where,
             )
-        init_names = _keywords(self.spec.builder.__init__)
-        attr_names = _keywords(self.spec.builder.attribute)
-        unknown = sorted(set(opts) - init_names - attr_names)
-        if unknown:
-            valid = sorted(init_names | attr_names | {"method", "layer", "noise_tunnel"})
-            extra = {"baselines"} if self.spec.baselines != "none" else set()
-            extra |= {"neuron_selector"} if self.spec.needs_neuron else set()
-            raise ValueError(
-                f"{owner}: method {key!r} ({self.spec.name}) got unknown options {unknown}. "
-                f"Valid options: {sorted({*valid, *extra})}."
-            )
-        self.init_kwargs = {k: v for k, v in opts.items() if k in init_names}
-        self.attribute_kwargs = {**self.spec.defaults}
-        self.attribute_kwargs.update({k: v for k, v in opts.items() if k in attr_names})
+        self.init_kwargs, attribute_kwargs = split_options(self.spec, opts, self.where)
+        self.attribute_kwargs = {**self.spec.defaults, **attribute_kwargs}
         self.layer: nn.Module | None = None
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
         self._algorithm: Any = None
         self._reused: dict[str, int] = {}
         self.tuner: ChunkTuner | None = None
-
-    def _check_option_types(self, key: str, baselines: BaselineSpec) -> None:
-        if self.layer_name is not None:
-            if not self.spec.needs_layer:
-                raise ValueError(
-                    f"{self.owner}: method {key!r} ({self.spec.name}) takes no `layer`, got "
-                    f"{self.layer_name!r}."
-                )
-            if not isinstance(self.layer_name, str):
-                raise TypeError(
-                    f"{self.owner}: `layer` of method {key!r} must be a dotted module name "
-                    f"(str), got {type(self.layer_name).__name__}."
-                )
-        if baselines is not None and self.spec.baselines == "none":
-            raise ValueError(f"{self.where} takes no `baselines`.")
-        selector = self.neuron_selector
-        if not self.spec.needs_neuron:
-            if selector is not None:
-                raise ValueError(f"{self.where} takes no `neuron_selector`, got {selector!r}.")
-            return
-        if selector is None:
-            raise ValueError(
-                f"{self.where} explains one neuron of a layer and needs `neuron_selector`: an "
-                "int (unit of a 1-D layer), a tuple of indices such as (channel, row, col), or "
-                "a callable layer_output -> [N]; got none."
-            )
-        ok = isinstance(selector, int) and not isinstance(selector, bool)
-        ok = ok or callable(selector)
-        ok = ok or (
-            isinstance(selector, tuple)
-            and len(selector) > 0
-            and all(isinstance(i, int | slice) and not isinstance(i, bool) for i in selector)
-        )
-        if not ok:
-            raise TypeError(
-                f"{self.where}: `neuron_selector` must be an int, a tuple of ints/slices or a "
-                f"callable layer_output -> [N], got {selector!r}."
-            )
 
     # -- setup -----------------------------------------------------------------------------
     def bind(
@@ -178,18 +130,14 @@ class ConfiguredMethod:
             ValueError: the layer is missing; the message lists the candidate layers.
             ModuleNotFoundError: an optional dependency of the algorithm is missing.
         """
-        missing = [m for m in self.spec.requires if importlib.util.find_spec(m) is None]
-        if missing and "interpretable_model" not in self.init_kwargs:
-            raise ModuleNotFoundError(
-                f"{self.where} fits its surrogate model with {missing[0]}, which is not "
-                f"installed: `pip install {_PIP_NAMES.get(missing[0], missing[0])}`."
-            )
+        if "interpretable_model" not in self.init_kwargs:
+            check_requirements(self.spec, self.where)
         self._model = model
         self._reused = {}
         self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
         self._calibrate = calibrate
         if self.spec.needs_layer:
-            self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
+            self.layer = resolve_layer(model, self.layer_name, self.key, self.owner)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
             algorithm = self.spec.builder(forward or model, self.layer, **self.init_kwargs)
         else:
@@ -202,9 +150,34 @@ class ConfiguredMethod:
         self._reused = check_method(self, inputs, survey)
 
     # -- the work --------------------------------------------------------------------------
+    @overload
     def attribute(
-        self, inputs: Tensor | ModelInputs, target: Tensor | None, **overrides: Any
-    ) -> Tensor | tuple[Tensor, ...]:
+        self,
+        inputs: Tensor,
+        target: Target,
+        *,
+        return_convergence_delta: Literal[False] = ...,
+        **overrides: Any,
+    ) -> Tensor: ...
+    @overload
+    def attribute(
+        self,
+        inputs: Inputs,
+        target: Target,
+        *,
+        return_convergence_delta: Literal[False] = ...,
+        **overrides: Any,
+    ) -> Attribution: ...
+    @overload
+    def attribute(
+        self,
+        inputs: Inputs,
+        target: Target,
+        *,
+        return_convergence_delta: Literal[True],
+        **overrides: Any,
+    ) -> tuple[Attribution, Tensor]: ...
+    def attribute(self, inputs: Inputs, target: Target, **overrides: Any) -> Any:
         """Attributions for ``inputs [N, ...]`` towards ``target [N]`` (or ``None``).
 
         ``inputs`` may be :class:`~lightning_xai.inputs.ModelInputs`: several attributed
@@ -235,13 +208,13 @@ class ConfiguredMethod:
         if batch.extra:
             kwargs["additional_forward_args"] = batch.captum_extra
         if self.baselines is not None:
-            kwargs["baselines"] = _per_input(batch, self.baselines)
+            kwargs["baselines"] = per_input(batch, self.baselines)
         if self.spec.window and "sliding_window_shapes" not in kwargs:
-            window = _per_input(batch, lambda t: _default_window(t.shape))
+            window = per_input(batch, lambda t: default_window(t.shape))
             kwargs["sliding_window_shapes"] = window
             kwargs.setdefault("strides", window)
         if self.spec.feature_mask and "feature_mask" not in kwargs:
-            masks = _feature_masks(batch)
+            masks = feature_masks(batch)
             if masks is not None:
                 kwargs["feature_mask"] = masks
         if self.noise_tunnel:
@@ -251,17 +224,20 @@ class ConfiguredMethod:
             # Some Captum methods (Layer/NeuronGradientShap) draw from NumPy's global RNG:
             # seed it from torch's seed (no draw), so that a seeded run is reproducible.
             np.random.seed(torch.initial_seed() % 2**32)
-        rewrite = per_call_copies(self._model, self._reused) if self._reused else nullcontext()
+        model, tuner = self._model, self.tuner
+        rewrite: Any = nullcontext()
+        if self._reused and model is not None:
+            rewrite = per_call_copies(model, self._reused)
 
-        def run(rows: int | None) -> Tensor | tuple[Tensor, ...]:
+        def run(rows: int | None) -> Any:
             with rewrite:
                 chunks = self._chunks(rows, batch.size, kwargs)
                 return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
 
         rows = self._rows(batch, kwargs)
-        if rows is None or self.tuner is None:
+        if rows is None or tuner is None:
             return run(rows)
-        return with_oom_retry(run, rows, lambda: self.tuner.shrink(first))
+        return with_oom_retry(run, rows, lambda: tuner.shrink(first))
 
     def _rows(self, batch: ModelInputs, kwargs: dict[str, Any]) -> int | None:
         """Rows per forward pass this call: measured, or the default; ``None`` when the user
@@ -298,7 +274,7 @@ class ConfiguredMethod:
             chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
         return {k: v for k, v in chunks.items() if k not in kwargs}
 
-    def attribute_with_delta(self, inputs: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor]:
+    def attribute_with_delta(self, inputs: Tensor, target: Target) -> tuple[Attribution, Tensor]:
         """:meth:`attribute` and the convergence delta of the same call (``spec.has_delta``).
 
         Returns:
@@ -309,121 +285,16 @@ class ConfiguredMethod:
             raise ValueError(
                 f"{self.owner}: method {self.key!r} ({self.spec.name}) has no convergence delta."
             )
-        attribution, delta = self.attribute(inputs, target, return_convergence_delta=True)
-        return attribution, delta
+        return self.attribute(inputs, target, return_convergence_delta=True)
 
-    def to_input_space(
-        self, attribution: Tensor | tuple[Tensor, ...], inputs: Tensor | ModelInputs
-    ) -> Tensor | tuple[Tensor, ...]:
-        """Maps a layer attribution onto the input grid: ``[N, 1, H, W]`` summed over channels
-        and upsampled bilinearly (onto the first input with as many dimensions, for a
-        multi-input model); input-shaped, 1-D (``[N, U]``) and per-input (tuple)
-        attributions are returned as they are."""
+    @overload
+    def to_input_space(self, attribution: Tensor, inputs: Inputs) -> Tensor: ...
+    @overload
+    def to_input_space(self, attribution: Attribution, inputs: Inputs) -> Attribution: ...
+    def to_input_space(self, attribution: Attribution, inputs: Inputs) -> Attribution:
+        """Maps a layer attribution onto the input grid (see
+        :func:`~lightning_xai.methods.results.on_input_grid`); other methods' attributions are
+        returned as they are."""
         if self.spec.output != "layer" or not isinstance(attribution, Tensor):
             return attribution
-        tensors = inputs.tensors if isinstance(inputs, ModelInputs) else (inputs,)
-        grid = tensors[ModelInputs.grid_of(tensors, attribution.ndim)]
-        if attribution.shape == grid.shape:
-            return attribution
-        if attribution.ndim == grid.ndim >= 3:
-            summed = attribution.sum(dim=1, keepdim=True)
-            mode = "bilinear" if grid.ndim == 4 else "linear"
-            return F.interpolate(summed, size=grid.shape[2:], mode=mode, align_corners=False)
-        return attribution
-
-
-def _resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
-    if name is None:
-        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        if not convs:
-            raise ValueError(
-                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d to default "
-                f"to. Pass `layer=` one of: {_layer_names(model)}."
-            )
-        return convs[-1]
-    try:
-        return model.get_submodule(name)
-    except AttributeError:
-        raise ValueError(
-            f"{owner}: method {key!r}: `layer` {name!r} is not a module of "
-            f"{type(model).__name__}. Valid layers: {_layer_names(model)}."
-        ) from None
-
-
-def _layer_names(model: nn.Module, limit: int = 40) -> list[str]:
-    names = [n for n, _ in model.named_modules() if n]
-    return names if len(names) <= limit else [*names[:limit], f"... ({len(names) - limit} more)"]
-
-
-def _keywords(function: Callable[..., Any]) -> set[str]:
-    params = inspect.signature(function).parameters.values()
-    named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    return named - _MANAGED
-
-
-def _noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
-    if noise is None or noise is False:
-        return {}
-    options: dict[str, Any] = {"nt_type": noise} if isinstance(noise, str) else noise
-    if noise is True:
-        options = {"nt_type": "smoothgrad"}
-    if not isinstance(options, Mapping):
-        raise TypeError(
-            f"{owner}: `noise_tunnel` of method {key!r} must be one of {list(_NOISE_TYPES)} or a "
-            f"dict of {list(_NOISE_KEYS)}, got {type(noise).__name__}."
-        )
-    unknown = sorted(set(options) - set(_NOISE_KEYS))
-    if unknown:
-        raise ValueError(
-            f"{owner}: `noise_tunnel` of method {key!r} got unknown options {unknown}. "
-            f"Valid: {list(_NOISE_KEYS)}."
-        )
-    merged = {"nt_type": "smoothgrad", **_NOISE_DEFAULTS, **options}
-    if merged["nt_type"] not in _NOISE_TYPES:
-        raise ValueError(
-            f"{owner}: `noise_tunnel` type of method {key!r} must be one of {list(_NOISE_TYPES)}, "
-            f"got {merged['nt_type']!r}."
-        )
-    return merged
-
-
-def _default_window(shape: torch.Size) -> tuple[int, ...]:
-    """Occlusion window: all channels x 1/7 of each spatial side, rounded up (so that 7
-    windows cover a side: with ``side // 7`` Captum adds an 8th, mostly outside the input, to
-    reach the edge); one feature if 1-D."""
-    if len(shape) <= 2:
-        return (1,)
-    sides = tuple(-(-s // _PATCHES_PER_SIDE) for s in shape[2:])
-    return (shape[1], *sides)
-
-
-def _per_input(batch: ModelInputs, fn: Callable[[Tensor], Any]) -> Any:
-    """``fn`` of the input, or a tuple of ``fn`` of each input of a multi-input model."""
-    values = tuple(fn(t) for t in batch.tensors)
-    return values if batch.multi else values[0]
-
-
-def _feature_masks(batch: ModelInputs) -> Tensor | tuple[Tensor, ...] | None:
-    """Feature masks of the perturbation methods: 7x7 patches of images ``[N, C, H, W]``;
-    with several inputs, each element of the others is a feature, ids unique across inputs.
-    ``None`` (Captum's default, one feature per element) for one non-image input."""
-    if not batch.multi:
-        first = batch.first
-        return _patch_mask(first.shape, first.device) if first.ndim == 4 else None
-    masks, offset = [], 0
-    for t in batch.tensors:
-        if t.ndim == 4:
-            mask = _patch_mask(t.shape, t.device)
-        else:
-            mask = torch.arange(t[:1].numel(), device=t.device).reshape(1, *t.shape[1:])
-        masks.append(mask + offset)
-        offset += int(mask.max()) + 1
-    return tuple(masks)
-
-
-def _patch_mask(shape: torch.Size, device: torch.device) -> Tensor:
-    """Feature mask ``[1, 1, H, W]``: a 7x7 grid of patches, shared by all channels."""
-    height, width = shape[-2:]
-    rows = torch.arange(height, device=device) * _PATCHES_PER_SIDE // height
-    cols = torch.arange(width, device=device) * _PATCHES_PER_SIDE // width
-    return (rows[:, None] * _PATCHES_PER_SIDE + cols[None, :])[None, None]
+        return on_input_grid(attribution, inputs)

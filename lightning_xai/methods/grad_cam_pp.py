@@ -42,7 +42,7 @@ class GradCamPlusPlus(LayerAttribution, GradientAttribution):
         GradientAttribution.__init__(self, forward_func)
 
     @log_usage()  # Captum's wrapper: NoiseTunnel calls ``attribute.__wrapped__``
-    def attribute(  # type: ignore[override]
+    def attribute(
         self,
         inputs: Tensor,
         target: int | Tensor | None = None,

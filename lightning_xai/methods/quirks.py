@@ -90,7 +90,7 @@ class ModelSurvey:
                 survey.output_shapes[name] = tuple(first.shape)
 
         class _Record(TorchFunctionMode):
-            def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            def __torch_function__(self, func, types, args=(), kwargs=None):
                 op = getattr(func, "__name__", "").strip("_")
                 if op in _NONLINEAR_OPS or f"{op}_" in _NONLINEAR_OPS:
                     inner = stack[-1] if stack else model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from captum.attr import LayerAttribution
 
 __all__ = ["MethodSpec", "get_method", "list_methods", "register_method", "snake_case"]
 
-Builder = Callable[..., Any]
+Builder = type[Any]
 """``builder(model, layer=None, **init_kwargs)`` returns an object with ``.attribute(...)``."""
 
 _CHUNK_ARGS = ("internal_batch_size", "perturbations_per_eval")
@@ -82,7 +82,7 @@ class MethodSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_captum(cls, algorithm: type, **declared: Any) -> MethodSpec:
+    def from_captum(cls, algorithm: type[Any], **declared: Any) -> MethodSpec:
         """A spec for a Captum class: needs read off its signatures, ``declared`` on top.
 
         Works for any class with Captum's ``__init__(forward_func, [layer], ...)`` and

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Attribution", "each", "finite_float", "flattened"]
+from lightning_xai.inputs import ModelInputs
+
+__all__ = ["Attribution", "Target", "each", "finite_float", "flattened", "on_input_grid"]
 
 Attribution = Tensor | tuple[Tensor, ...]
 """An attribution ``[N, ...]``, or one per input of a multi-input model."""
+Target = Tensor | int | None
+"""The class to explain: one per sample ``[N]``, one for all, or ``None`` (one output)."""
 
 
 def each(value: Attribution, fn: Callable[[Tensor], Tensor]) -> Attribution:
@@ -31,3 +36,17 @@ def flattened(attribution: Attribution) -> Tensor:
     if isinstance(attribution, Tensor):
         return attribution
     return torch.cat([a.flatten(1) for a in attribution], dim=1)
+
+
+def on_input_grid(attribution: Tensor, inputs: Tensor | ModelInputs) -> Tensor:
+    """A layer attribution ``[N, C, h, w]`` as ``[N, 1, H, W]`` on the input grid: summed over
+    channels and upsampled bilinearly (onto the first input with as many dimensions, for a
+    multi-input model; ``[N, C, l]`` linearly). Input-shaped and 1-D (``[N, U]``)
+    attributions are returned as they are."""
+    tensors = inputs.tensors if isinstance(inputs, ModelInputs) else (inputs,)
+    grid = tensors[ModelInputs.grid_of(tensors, attribution.ndim)]
+    if attribution.shape == grid.shape or not attribution.ndim == grid.ndim >= 3:
+        return attribution
+    summed = attribution.sum(dim=1, keepdim=True)
+    mode = "bilinear" if grid.ndim == 4 else "linear"
+    return F.interpolate(summed, size=grid.shape[2:], mode=mode, align_corners=False)

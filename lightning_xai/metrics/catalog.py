@@ -86,15 +86,12 @@ def _multiplies(ctx: MetricContext) -> bool:
 
 def _baselines(ctx: MetricContext) -> Tensor | float | None:
     """The method's baselines as one reference point for infidelity's perturbation scaling."""
-    value = ctx.method.baselines
-    if value is None or not _multiplies(ctx):
+    strategy = ctx.method.baselines
+    if strategy is None or not _multiplies(ctx):
         return None
-    if callable(value) and not isinstance(value, Tensor):
-        value = value(ctx.inputs)
-    if isinstance(value, Tensor):
-        value = value.to(ctx.inputs.device, ctx.inputs.dtype)
-        if value.shape[0] != ctx.inputs.shape[0]:  # a distribution of baselines: its mean
-            value = value.mean(dim=0, keepdim=True)
+    value = strategy(ctx.inputs).to(ctx.inputs.device, ctx.inputs.dtype)
+    if value.shape[0] != ctx.inputs.shape[0]:  # a distribution of baselines: its mean
+        value = value.mean(dim=0, keepdim=True)
     return value
 
 
@@ -148,8 +145,11 @@ def _randomization(ctx: MetricContext, layer: str | None, seed: int) -> Tensor:
 def _drift(ctx: MetricContext) -> dict[str, Tensor]:
     if ctx.previous is None or ctx.first is None:
         return {}  # the first run is the reference: nothing to compare with yet
-    current = ctx.attribution.detach().float().cpu()
-    since_previous, since_first = drift(current, ctx.previous), drift(current, ctx.first)
+    # A time budget may explain fewer (the first) probes in some runs: compare those rows.
+    rows = min(len(ctx.attribution), len(ctx.previous), len(ctx.first))
+    current = ctx.attribution.detach().float().cpu()[:rows]
+    since_previous = drift(current, ctx.previous[:rows])
+    since_first = drift(current, ctx.first[:rows])
     return {
         "spearman_previous": since_previous["spearman"],
         "cosine_previous": since_previous["cosine"],
@@ -217,7 +217,7 @@ BUILTIN_METRICS: tuple[MetricSpec, ...] = tuple(
             defaults={"layer": None, "seed": 0}, checks={"layer": _optional_name, "seed": _int},
         ),
         MetricSpec("drift", drift, _drift, "neutral",
-                   "free: keeps the previous and first attribution (CPU)"),
+                   "free: keeps the previous and first attribution (CPU)", remembers=True),
         MetricSpec("agreement", agreement, _agreement, "neutral",
                    "free: compares the methods' attributions", cross_method=True),
     )

@@ -33,6 +33,8 @@ class MetricSpec:
         needs_reattribution: runs the attribution method again.
         needs_delta: needs the convergence delta (requested in the monitor's attribution call).
         cross_method: compares the methods with each other, once per run.
+        remembers: looks back at earlier runs: the context gets the method's ``previous`` and
+            ``first`` attribution (kept by the runner's memory, recorded after each run).
         defaults: the options and their defaults; other keys are refused.
         checks: option -> ``value -> error text or None`` (validated in ``__init__``).
         applies: ``method spec -> None`` if the metric applies, else the reason it does not.
@@ -47,6 +49,7 @@ class MetricSpec:
     needs_reattribution: bool = False
     needs_delta: bool = False
     cross_method: bool = False
+    remembers: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
     checks: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
     applies: Callable[[MethodSpec], str | None] | None = None
@@ -60,7 +63,7 @@ class MetricSpec:
         object.__setattr__(self, "defaults", dict(self.defaults))
         object.__setattr__(self, "checks", dict(self.checks))
 
-    def options(self, given: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:
+    def options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """``defaults`` updated with ``given``, checked.
 
         Raises:
@@ -70,7 +73,7 @@ class MetricSpec:
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
             raise ValueError(
-                f"{owner}: metric {self.name!r} got unknown options {unknown}. Valid options: "
+                f"metric {self.name!r} got unknown options {unknown}. Valid options: "
                 f"{sorted([*self.defaults, 'every_n_epochs'])}."
             )
         merged = {**self.defaults, **given}
@@ -78,8 +81,7 @@ class MetricSpec:
             problem = self.checks[key](value) if key in self.checks else None
             if problem:
                 raise ValueError(
-                    f"{owner}: option `{key}` of metric {self.name!r} must be {problem}, got "
-                    f"{value!r}."
+                    f"option `{key}` of metric {self.name!r} must be {problem}, got {value!r}."
                 )
         return merged
 

@@ -13,7 +13,7 @@ from torch import Tensor
 __all__ = ["bar_chart"]
 
 _POSITIVE = (0.0, 0.5, 0.0)  # the ends of the "diverging" colormap: green for evidence for,
-_NEGATIVE = (0.75, 0.0, 0.0)  # red for evidence against
+_NEGATIVE = (1.0, 0.0, 0.0)  # red for evidence against
 _AXIS = 0.35
 _LINE = 12
 _MAX_LABEL = 112

@@ -2,51 +2,46 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib import resources
+
 import torch
 from torch import Tensor
 
-__all__ = ["apply_colormap", "colormap"]
+__all__ = ["COLORMAPS", "apply_colormap", "colormap"]
 
-# Anchor colours (RGB in [0, 1]) interpolated linearly to 256 entries. "diverging" is Captum's
-# red-white-green map for signed attributions; the sequential maps follow matplotlib's Greens,
-# Reds and Blues (light to dark) as Captum uses them for one-signed attributions.
-_ANCHORS: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "diverging": ((0.75, 0.0, 0.0), (1.0, 1.0, 1.0), (0.0, 0.5, 0.0)),
-    "greens": ((0.97, 0.99, 0.96), (0.45, 0.77, 0.46), (0.0, 0.27, 0.11)),
-    "reds": ((1.0, 0.96, 0.94), (0.98, 0.42, 0.29), (0.40, 0.0, 0.05)),
-    "blues": ((0.97, 0.98, 1.0), (0.42, 0.68, 0.84), (0.03, 0.19, 0.42)),
-    "gray": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
-    "viridis": (
-        (0.267, 0.005, 0.329),
-        (0.231, 0.322, 0.545),
-        (0.129, 0.569, 0.549),
-        (0.369, 0.788, 0.384),
-        (0.993, 0.906, 0.144),
-    ),
-}
-_CACHE: dict[str, Tensor] = {}
+COLORMAPS = ("blues", "diverging", "gray", "greens", "reds", "viridis")
+"""The known names: matplotlib's Blues, gray, Greens, Reds and viridis, and ``diverging``,
+Captum's red-white-green map for signed attributions. Their lookup tables are matplotlib's,
+sampled once by ``tools/make_colormaps.py`` into ``colormaps.json`` (matplotlib is not needed
+at run time)."""
 
 
+@cache
+def _tables() -> dict[str, str]:
+    text = resources.files("lightning_xai.render").joinpath("colormaps.json").read_text()
+    return dict(json.loads(text)["maps"])
+
+
+@cache
 def colormap(name: str) -> Tensor:
-    """Lookup table ``[256, 3]`` (float32, values in [0, 1]) for ``name``.
+    """Lookup table ``[256, 3]`` (float32, values in [0, 1]) for ``name``: matplotlib's.
 
     Example:
-        >>> colormap("diverging")[128]
-        tensor([1.0000, 0.9980, 0.9961])
+        >>> colormap("diverging")[0]  # Captum's red
+        tensor([1., 0., 0.])
     """
-    if name not in _ANCHORS:
-        raise ValueError(f"Unknown colormap {name!r}. Known: {sorted(_ANCHORS)}.")
-    if name not in _CACHE:
-        anchors = torch.tensor(_ANCHORS[name], dtype=torch.float32)  # [A, 3]
-        pos = torch.linspace(0, len(anchors) - 1, 256)
-        low = pos.floor().long().clamp(max=len(anchors) - 2)
-        frac = (pos - low).unsqueeze(1)
-        _CACHE[name] = anchors[low] * (1 - frac) + anchors[low + 1] * frac
-    return _CACHE[name]
+    if name not in COLORMAPS:
+        raise ValueError(f"Unknown colormap {name!r}. Known: {list(COLORMAPS)}.")
+    code = _tables()[name]
+    values = [int(code[i : i + 4], 16) for i in range(0, len(code), 4)]
+    return torch.tensor(values, dtype=torch.float64).div(65535).float().reshape(256, 3)
 
 
 def apply_colormap(values: Tensor, name: str) -> Tensor:
-    """Colours a map of values in [0, 1].
+    """Colours a map of values in [0, 1] as matplotlib does (entry ``floor(256 x)``, 1.0 the
+    last).
 
     Args:
         values: ``[N, 1, H, W]`` (or ``[N, H, W]``) in [0, 1]; NaN is shown as 0.
@@ -57,5 +52,5 @@ def apply_colormap(values: Tensor, name: str) -> Tensor:
     if values.ndim == 4:
         values = values[:, 0]
     lut = colormap(name).to(values.device)
-    index = (values.nan_to_num(0.0).clamp(0, 1) * 255).round().long()
+    index = (values.nan_to_num(0.0).clamp(0, 1) * 256).floor().long().clamp(max=255)
     return lut[index].permute(0, 3, 1, 2)

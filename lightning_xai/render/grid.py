@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch import Tensor
+from torchvision.utils import make_grid
 
 from lightning_xai.render.colormaps import apply_colormap
 
@@ -96,7 +97,7 @@ def tile_grid(
         raise ValueError(
             f"`tiles` must be [T, C, h, w] with T > 0 and C 1 or 3, got {tuple(tiles.shape)}."
         )
-    count, channels, height, width = tiles.shape
+    count, channels = tiles.shape[:2]
     ncols = ncols or math.ceil(math.sqrt(count))
     sh, sw = (scale, scale) if isinstance(scale, int) else scale
     if ncols < 1 or sh < 1 or sw < 1 or gap < 0:
@@ -108,14 +109,16 @@ def tile_grid(
         rgb = rgb.expand(-1, 3, -1, -1) if colormap is None else apply_colormap(rgb, colormap)
     if (sh, sw) != (1, 1):
         rgb = rgb.repeat_interleave(sh, dim=2).repeat_interleave(sw, dim=3)
-    rows = math.ceil(count / ncols)
-    colour = torch.tensor(fill, dtype=rgb.dtype, device=rgb.device).reshape(1, 3, 1, 1)
-    cell_h, cell_w = height * sh + gap, width * sw + gap
-    cells = colour.expand(rows * ncols, 3, cell_h, cell_w).clone()
-    cells[:count, :, : height * sh, : width * sw] = rgb
-    grid = cells.reshape(rows, ncols, 3, cell_h, cell_w).permute(2, 0, 3, 1, 4)
-    grid = grid.reshape(3, rows * cell_h, ncols * cell_w)
-    return grid[:, : rows * cell_h - gap, : ncols * cell_w - gap]
+    # torchvision's make_grid, with NaN (never a tile value) marking its padding and the empty
+    # cells, which then take the RGB ``fill``; its outer border is cut off.
+    empty = math.ceil(count / ncols) * ncols - count
+    rgb = torch.cat([rgb, rgb.new_full((empty, *rgb.shape[1:]), math.nan)])
+    grid = rgb[0]  # make_grid returns a lone tile as it is
+    if len(rgb) > 1:
+        grid = make_grid(rgb, nrow=ncols, padding=gap, pad_value=math.nan)
+        grid = grid[:, gap : grid.shape[1] - gap, gap : grid.shape[2] - gap]
+    colour = torch.tensor(fill, dtype=rgb.dtype, device=rgb.device).reshape(3, 1, 1)
+    return torch.where(grid.isnan(), colour, grid)
 
 
 def fit_scale(height: int, width: int, tile_size: int) -> tuple[int, int]:

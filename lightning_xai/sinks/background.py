@@ -116,6 +116,6 @@ class BackgroundWriter:
         except Exception as err:  # handed back by flush()
             self._errors.append(err)
 
-    def _each(self, write: Callable[[Sink], None]) -> None:
+    def _each(self, write: Callable[[Sink], object]) -> None:
         for sink in self.sinks:
             write(sink)

@@ -1,88 +1,26 @@
-"""A time budget per monitor run: what to reduce, in which order, planned from measured times."""
+"""TimeBudget: keeps each monitor run within a time, planned from measured times."""
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["BudgetPlan", "TimeBudget"]
+from lightning_xai.budget.plan import (
+    SAMPLE_KNOBS,
+    STAGES,
+    STEP_KNOBS,
+    BudgetPlan,
+    can_reduce,
+    plan_overrides,
+    reduced,
+    work_fraction,
+)
+from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.windows import default_window
+from lightning_xai.tags import TAGS
 
-STEP_KNOBS = ("n_steps", "nt_samples")
-"""Stage 1 knobs, halved: integration steps (path methods) and NoiseTunnel's noisy copies."""
-SAMPLE_KNOBS = ("n_samples",)
-"""Stage 2 knobs, halved: perturbation samples (GradientShap, Lime, KernelShap, Shapley)."""
-FLOORS = {"n_steps": 4, "nt_samples": 2, "n_samples": 2}
-"""The budget never reduces a knob below these values (nor below what was configured)."""
-STAGES = ("steps", "perturbations", "probes", "skip")
-"""The order in which a run is degraded."""
-
-
-@dataclass
-class BudgetPlan:
-    """What one run does: the reduced knobs per method, the probes it explains, or a skip.
-
-    Attributes:
-        probes: how many probe samples (the first ones) the run explains.
-        total_probes: the probe size.
-        overrides: method key -> ``attribute`` keywords that replace the configured ones.
-        reduced: method key -> knob -> ``(configured, planned)``, only for reduced knobs
-            (``"window"`` for Occlusion's ``sliding_window_shapes``, as the window's size).
-        estimate: planned seconds from the previous run's measurements (``nan`` if unknown).
-        skip: the run is skipped: even one probe at the floors would exceed the budget.
-        stages: the stages (of :data:`STAGES`) this plan used.
-        remeasure: a run that would be skipped runs instead at the smallest plan (every knob
-            at its floor, one probe), to measure the times again (see :class:`TimeBudget`).
-        after_skips: for a re-measurement, the number of skipped runs before it.
-    """
-
-    probes: int
-    total_probes: int
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reduced: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
-    estimate: float = math.nan
-    skip: bool = False
-    stages: list[str] = field(default_factory=list)
-    remeasure: bool = False
-    after_skips: int = 0
-
-    def scalars(self, tags: Mapping[str, str]) -> dict[str, float]:
-        """``xai/budget/...`` tag -> value: ``estimate_seconds`` (once measured), ``probes``,
-        ``skipped``, ``remeasured`` (0/1) and ``<method tag>/<knob>`` per reduced knob (a
-        window as its side)."""
-        out = {
-            "xai/budget/probes": float(self.probes),
-            "xai/budget/skipped": float(self.skip),
-            "xai/budget/remeasured": float(self.remeasure),
-        }
-        if not math.isnan(self.estimate):
-            out["xai/budget/estimate_seconds"] = self.estimate
-        for key, knobs in self.reduced.items():
-            for name, (_, planned) in knobs.items():
-                size = planned[-1] if name == "window" else planned
-                out[f"xai/budget/{tags[key]}/{name}"] = float(size)
-        return out
-
-    def describe(self, tags: Mapping[str, str]) -> str:
-        """What was reduced, e.g. ``"integrated_gradients n_steps 50 -> 12; probes 16 -> 8"``."""
-        done = [
-            f"{tags[key]} {name} {full} -> {planned}"
-            for key, knobs in self.reduced.items()
-            for name, (full, planned) in knobs.items()
-        ]
-        if self.probes < self.total_probes:
-            done.append(f"probes {self.total_probes} -> {self.probes}")
-        if self.skip:
-            done.append("the run is skipped")
-        if self.remeasure:
-            runs = "run was" if self.after_skips == 1 else "runs were"
-            done.append(
-                f"re-measuring at the smallest plan (over the budget) after {self.after_skips} "
-                f"skipped {runs}"
-            )
-        return "; ".join(done) or "nothing"
+__all__ = ["TimeBudget"]
 
 
 class TimeBudget:
@@ -107,7 +45,6 @@ class TimeBudget:
 
     Args:
         max_seconds: seconds per run, or ``None`` (no budget: every run at full size).
-        owner: class name for error messages.
 
     Example:
         >>> budget = TimeBudget(1.0)
@@ -126,17 +63,16 @@ class TimeBudget:
         (True, {'ig': {'n_steps': 4}}, 1)
     """
 
-    def __init__(self, max_seconds: float | None, owner: str = "AttributionMonitor") -> None:
+    def __init__(self, max_seconds: float | None) -> None:
         if max_seconds is not None:
             if isinstance(max_seconds, bool) or not isinstance(max_seconds, int | float):
                 raise TypeError(
-                    f"{owner}: `max_seconds` must be a number of seconds or None, got "
+                    "`max_seconds` must be a number of seconds or None, got "
                     f"{type(max_seconds).__name__}."
                 )
             if not max_seconds > 0:
-                raise ValueError(f"{owner}: `max_seconds` must be > 0, got {max_seconds}.")
+                raise ValueError(f"`max_seconds` must be > 0, got {max_seconds}.")
         self.max_seconds = None if max_seconds is None else float(max_seconds)
-        self.owner = owner
         self.costs: dict[str, float] = {}
         """Method key -> seconds at full size on all probes, from the last measurement."""
         self._last: BudgetPlan | None = None
@@ -163,13 +99,38 @@ class TimeBudget:
         strides = kwargs.get("strides")
         own_strides = strides is not None and strides != kwargs.get("sliding_window_shapes")
         if method.spec.window and len(input_shape) > 2 and not own_strides:
-            from lightning_xai.methods.configured import _default_window
-
-            window = kwargs.get("sliding_window_shapes") or _default_window(tuple(input_shape))
+            window = kwargs.get("sliding_window_shapes") or default_window(tuple(input_shape))
             if isinstance(window, tuple) and all(isinstance(w, int) for w in window):
                 found["window"] = tuple(window)
                 found["input"] = tuple(input_shape[1:])
         return found
+
+    def plan_run(
+        self,
+        methods: Sequence[Any],
+        batch: ModelInputs,
+        broadcast: Callable[..., BudgetPlan] | None = None,
+    ) -> BudgetPlan:
+        """The next run's plan for ``methods`` (:class:`~lightning_xai.methods.ConfiguredMethod`)
+        on the probe ``batch``; Occlusion's window is a knob for one input only (several
+        inputs: a window each). With ``broadcast`` (a strategy's ``broadcast(obj, src=0)``),
+        every rank :meth:`follow` s rank zero's plan."""
+        shape = batch.first.shape[:1] if batch.multi else batch.first.shape
+        plan = self.plan({m.key: self.knobs(m, shape) for m in methods}, batch.size)
+        if broadcast is not None and self.max_seconds is not None:
+            plan = self.follow(broadcast(plan, src=0))
+        return plan
+
+    def warning(self, plan: BudgetPlan, tags: Mapping[str, str]) -> str | None:
+        """What ``plan`` degrades, for a warning (``tags``: method key -> tag), or ``None``."""
+        if not plan.stages:
+            return None
+        full = sum(self.costs.get(key, 0.0) for key in tags)
+        return (
+            f"`max_seconds`={self.max_seconds} is below the full run's {full:.2f} s; degrading "
+            f"in the order {list(STAGES)}: {plan.describe(tags)}. Logged under "
+            f"`{TAGS['budget'](name='')}`."
+        )
 
     def plan(self, knobs: Mapping[str, Mapping[str, Any]], probes: int) -> BudgetPlan:
         """The plan for the next run.
@@ -190,22 +151,22 @@ class TimeBudget:
         budget = self.max_seconds
 
         def estimate() -> float:
-            return sum(self.costs[k] * _fraction(work[k], self._knobs[k]) for k in work) * (
+            return sum(self.costs[k] * work_fraction(work[k], self._knobs[k]) for k in work) * (
                 plan.probes / probes
             )
 
         for stage, names in (("steps", STEP_KNOBS), ("perturbations", (*SAMPLE_KNOBS, "window"))):
             while estimate() > budget:
                 candidates = [
-                    (self.costs[k] * _fraction(work[k], self._knobs[k]), k, name)
+                    (self.costs[k] * work_fraction(work[k], self._knobs[k]), k, name)
                     for k in work
                     for name in names
-                    if name in work[k] and _can_reduce(name, work[k], self._knobs[k])
+                    if name in work[k] and can_reduce(name, work[k], self._knobs[k])
                 ]
                 if not candidates:
                     break
                 _, key, name = max(candidates, key=lambda c: (c[0], c[1]))
-                work[key][name] = _reduced(name, work[key])
+                work[key][name] = reduced(name, work[key])
                 if stage not in plan.stages:
                     plan.stages.append(stage)
         while estimate() > budget and plan.probes > 1:
@@ -229,7 +190,7 @@ class TimeBudget:
             }
             if changed:
                 plan.reduced[key] = changed
-                plan.overrides[key] = _overrides(planned, changed)
+                plan.overrides[key] = plan_overrides(planned, changed)
         self._last = plan
         return plan
 
@@ -253,7 +214,7 @@ class TimeBudget:
         planned = dict(self._knobs[key])
         for name, (_, value) in plan.reduced.get(key, {}).items():
             planned[name] = value
-        share = _fraction(planned, self._knobs[key]) * plan.probes / plan.total_probes
+        share = work_fraction(planned, self._knobs[key]) * plan.probes / plan.total_probes
         self.costs[key] = seconds / max(share, 1e-9)
 
     def state_dict(self) -> dict[str, Any]:
@@ -265,40 +226,3 @@ class TimeBudget:
         self.costs = {str(k): float(v) for k, v in state.get("costs", {}).items()}
         self._skipped = int(state.get("skipped", 0))
         self._wait = int(state.get("wait", 1))
-
-
-def _can_reduce(name: str, planned: Mapping[str, Any], full: Mapping[str, Any]) -> bool:
-    if name == "window":
-        return any(w < s for w, s in zip(planned["window"][1:], planned["input"][1:], strict=False))
-    return planned[name] > min(FLOORS[name], full[name])
-
-
-def _reduced(name: str, planned: Mapping[str, Any]) -> Any:
-    if name == "window":
-        window, shape = planned["window"], planned["input"]
-        return (window[0], *(min(2 * w, s) for w, s in zip(window[1:], shape[1:], strict=False)))
-    return max(FLOORS[name], planned[name] // 2)
-
-
-def _work(knobs: Mapping[str, Any]) -> float:
-    """Relative work: product of the counting knobs and the number of Occlusion windows."""
-    work = 1.0
-    for name in (*STEP_KNOBS, *SAMPLE_KNOBS):
-        if name in knobs:
-            work *= knobs[name]
-    if "window" in knobs:
-        for w, s in zip(knobs["window"][1:], knobs["input"][1:], strict=False):
-            work *= -(-(s - w) // w) + 1  # Captum places ceil((s - w) / w) + 1 windows
-    return work
-
-
-def _fraction(planned: Mapping[str, Any], full: Mapping[str, Any]) -> float:
-    return _work(planned) / _work(full)
-
-
-def _overrides(planned: Mapping[str, Any], changed: Mapping[str, Any]) -> dict[str, Any]:
-    out = {n: planned[n] for n in changed if n != "window"}
-    if "window" in changed:
-        out["sliding_window_shapes"] = planned["window"]
-        out["strides"] = planned["window"]
-    return out
