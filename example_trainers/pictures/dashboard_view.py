@@ -1,0 +1,94 @@
+"""The XAI tab as a user sees it: headless Chromium driven by selenium.
+
+    python -m example_trainers.pictures.dashboard_view LOGDIR OUT.png [VIEW]
+
+Used for the README's screenshot, by the browser tests and by bench/bench_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from example_trainers.pictures.tensorboard_view import serve
+
+__all__ = ["browser", "open_xai_tab", "wait_for"]
+
+# Finds the plugin's iframe through TensorBoard's shadow roots.
+_FIND_IFRAME = """
+const seen = [document];
+while (seen.length) {
+  const root = seen.pop();
+  const frame = root.querySelector('iframe');
+  if (frame) return frame;
+  root.querySelectorAll('*').forEach((e) => e.shadowRoot && seen.push(e.shadowRoot));
+}
+return null;
+"""
+
+
+@contextmanager
+def browser(width: int = 1400, height: int = 900) -> Iterator[Any]:
+    """A headless Chromium (Debian's ``chromium`` and ``chromium-driver``) under selenium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_binary = shutil.which("chromedriver")
+    if chromium is None or driver_binary is None:
+        raise FileNotFoundError("apt-get install chromium chromium-driver (see .ci/setup)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--window-size={width},{height}", "--hide-scrollbars"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_binary), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+    """Polls ``condition`` until it returns a truthy value; ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except Exception:  # the page may be between two states
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what or condition}")
+        time.sleep(0.05)
+
+
+def open_xai_tab(driver: Any, url: str, timeout: float = 60) -> None:
+    """Opens TensorBoard at ``url`` on the XAI tab, switches into the plugin's frame and waits
+    for the first grid to be drawn."""
+    driver.get(f"{url}/#xai")
+    frame = wait_for(lambda: driver.execute_script(_FIND_IFRAME), timeout, "the XAI iframe")
+    driver.switch_to.frame(frame)
+    wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), timeout,
+             "the first grid")  # fmt: skip
+
+
+def screenshot(log_dir: str | Path, out: str | Path, view: str = "grid") -> Path:
+    """Serves ``log_dir``, opens the XAI tab on ``view`` and saves a screenshot."""
+    with serve(log_dir, args=["--samples_per_plugin", "images=3"]) as url, browser() as driver:
+        open_xai_tab(driver, url)
+        driver.execute_script(f"document.querySelector('[data-view={view}]').click()")
+        time.sleep(1.0)
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(out))
+    return Path(out)
+
+
+if __name__ == "__main__":
+    print(screenshot(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "grid"))
