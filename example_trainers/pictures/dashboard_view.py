@@ -17,7 +17,7 @@ from typing import Any
 
 from example_trainers.pictures.tensorboard_view import serve
 
-__all__ = ["browser", "open_xai_tab", "wait_for"]
+__all__ = ["browser", "enter_frame", "open_xai_tab", "screenshot", "wait_for"]
 
 # Finds the plugin's iframe through TensorBoard's shadow roots.
 _FIND_IFRAME = """
@@ -73,10 +73,16 @@ def open_xai_tab(driver: Any, url: str, timeout: float = 60) -> None:
     """Opens TensorBoard at ``url`` on the XAI tab, switches into the plugin's frame and waits
     for the first grid to be drawn."""
     driver.get(f"{url}/#xai")
-    frame = wait_for(lambda: driver.execute_script(_FIND_IFRAME), timeout, "the XAI iframe")
-    driver.switch_to.frame(frame)
+    enter_frame(driver, timeout)
     wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), timeout,
              "the first grid")  # fmt: skip
+
+
+def enter_frame(driver: Any, timeout: float = 60) -> None:
+    """Switches from TensorBoard's page into the XAI tab's frame."""
+    driver.switch_to.default_content()
+    frame = wait_for(lambda: driver.execute_script(_FIND_IFRAME), timeout, "the XAI iframe")
+    driver.switch_to.frame(frame)
 
 
 def screenshot(log_dir: str | Path, out: str | Path, view: str = "grid") -> Path:

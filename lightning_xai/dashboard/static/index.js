@@ -236,15 +236,19 @@ async function updateGrid() {
   await load(tags, [step]);
   if (gen !== S.gen || step !== S.index.steps[S.pos]) return;
   for (const {td, tag} of S.cells) td.replaceChildren(picture(tag, step));
-  window.xaiRedrawMs = performance.now() - start;
-  document.body.dataset.redraws = ++S.redraws;
-  document.body.dataset.ready = '1';
+  // Two animation frames later the new pictures are on screen: that is the redraw time.
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    window.xaiRedrawMs = performance.now() - start;
+    document.body.dataset.redraws = ++S.redraws;
+    document.body.dataset.ready = '1';
+  }));
   // Then every other epoch of these cells, nearest first, so that moving the slider is a swap.
   const order = S.index.steps.map((s, i) => [Math.abs(i - S.pos), s]).sort((x, y) => x[0] - y[0]);
   for (const [, s] of order) {
     if (gen !== S.gen) return;
     await load(tags, [s]);
   }
+  document.body.dataset.preloaded = gen;
 }
 
 // ---- compare ---------------------------------------------------------------------------
