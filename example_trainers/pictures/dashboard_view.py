@@ -17,7 +17,7 @@ from typing import Any
 
 from example_trainers.pictures.tensorboard_view import serve
 
-__all__ = ["browser", "enter_frame", "open_xai_tab", "screenshot", "wait_for"]
+__all__ = ["browser", "click_xai_tab", "enter_frame", "open_xai_tab", "screenshot", "wait_for"]
 
 # Finds the plugin's iframe through TensorBoard's shadow roots.
 _FIND_IFRAME = """
@@ -27,6 +27,19 @@ while (seen.length) {
   const frame = root.querySelector('iframe');
   if (frame) return frame;
   root.querySelectorAll('*').forEach((e) => e.shadowRoot && seen.push(e.shadowRoot));
+}
+return null;
+"""
+
+# TensorBoard's tab labelled "XAI" (a leaf element of its tab bar), or null.
+_FIND_TAB = """
+const seen = [document];
+while (seen.length) {
+  const root = seen.pop();
+  for (const e of root.querySelectorAll('*')) {
+    if (e.shadowRoot) seen.push(e.shadowRoot);
+    if (e.children.length === 0 && e.textContent.trim() === 'XAI') return e;
+  }
 }
 return null;
 """
@@ -76,6 +89,19 @@ def open_xai_tab(driver: Any, url: str, timeout: float = 60) -> None:
     enter_frame(driver, timeout)
     wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), timeout,
              "the first grid")  # fmt: skip
+
+
+def click_xai_tab(driver: Any, url: str, timeout: float = 60) -> float:
+    """Opens TensorBoard at ``url`` (its default tab), waits for the XAI tab to be listed,
+    clicks it and waits for the first grid; returns the seconds from the click to the grid."""
+    driver.get(url)
+    tab = wait_for(lambda: driver.execute_script(_FIND_TAB), timeout, "the XAI tab")
+    start = time.perf_counter()
+    tab.click()
+    enter_frame(driver, timeout)
+    wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), timeout,
+             "the first grid")  # fmt: skip
+    return time.perf_counter() - start
 
 
 def enter_frame(driver: Any, timeout: float = 60) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 import time
 from collections import defaultdict
@@ -41,39 +42,52 @@ class RunLog:
 
 
 class _EventFile:
-    """An event file read from where the last read stopped."""
+    """An event file read record by record from where the last read stopped.
+
+    TFRecord framing: ``length`` (uint64), its masked CRC-32C (uint32), the serialized
+    ``Event``, its CRC (uint32). A record not yet complete is read on the next refresh. The
+    data CRC is not checked (pure-Python CRC-32C, what TensorBoard falls back to without
+    TensorFlow, reads about 0.5 MB/s here); a record that does not parse is skipped.
+    """
 
     def __init__(self, path: Path) -> None:
-        from tensorboard.backend.event_processing.event_file_loader import (
-            LegacyEventFileLoader,
-        )
-
         self.path = path
         self.seen: tuple[int, float] | None = None
-        self._loader = LegacyEventFileLoader(str(path))
-        self._plugin_of: dict[str, str] = {}
+        self._offset = 0
 
     def read(self, log: RunLog) -> None:
-        from tensorboard.util import tensor_util
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto.event_pb2 import Event
 
-        for event in self._loader.Load():
-            for value in event.summary.value:
-                tag = value.tag
-                if not tag.startswith(_PREFIX):
-                    continue
-                which = value.WhichOneof("value")
-                if which == "simple_value":
-                    log.scalars[tag][event.step] = float(value.simple_value)
-                elif which == "image":
-                    log.images[tag][event.step] = value.image.encoded_image_string
-                elif which == "tensor":  # TF2-style summaries: metadata on the first value only
-                    plugin = value.metadata.plugin_data.plugin_name or self._plugin_of.get(tag)
-                    self._plugin_of[tag] = plugin or ""
-                    if plugin == "scalars":
-                        array = tensor_util.make_ndarray(value.tensor)
-                        log.scalars[tag][event.step] = float(array.item())
-                    elif plugin == "images" and len(value.tensor.string_val) > 2:
-                        log.images[tag][event.step] = value.tensor.string_val[2]
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        at = 0
+        while at + 12 <= len(data):
+            (length,) = struct.unpack_from("<Q", data, at)
+            end = at + 12 + length + 4
+            if end > len(data):
+                break  # being written
+            try:
+                event = Event.FromString(data[at + 12 : end - 4])
+            except DecodeError:
+                event = Event()
+            at = end
+            self._add(event, log)
+        self._offset += at
+
+    @staticmethod
+    def _add(event: Any, log: RunLog) -> None:
+        """The ``xai/`` scalars and images of ``event``, as torch's ``SummaryWriter`` (and
+        tensorboardX) write them."""
+        for value in event.summary.value:
+            if not value.tag.startswith(_PREFIX):
+                continue
+            which = value.WhichOneof("value")
+            if which == "simple_value":
+                log.scalars[value.tag][event.step] = float(value.simple_value)
+            elif which == "image":
+                log.images[value.tag][event.step] = value.image.encoded_image_string
 
 
 class _SinkFiles:
