@@ -1,6 +1,6 @@
 """The XAI tab as a user sees it: headless Chromium driven by selenium.
 
-    python -m example_trainers.pictures.dashboard_view LOGDIR OUT.png [VIEW]
+    python -m example_trainers.pictures.dashboard_view LOGDIR OUT_DIR [VIEW ...]
 
 Used for the README's screenshot, by the browser tests and by bench/bench_dashboard.py.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from example_trainers.pictures.tensorboard_view import serve
 
-__all__ = ["browser", "click_xai_tab", "enter_frame", "open_xai_tab", "screenshot", "wait_for"]
+__all__ = ["browser", "click_xai_tab", "enter_frame", "open_xai_tab", "screenshots", "wait_for"]
 
 # Finds the plugin's iframe through TensorBoard's shadow roots.
 _FIND_IFRAME = """
@@ -111,16 +111,26 @@ def enter_frame(driver: Any, timeout: float = 60) -> None:
     driver.switch_to.frame(frame)
 
 
-def screenshot(log_dir: str | Path, out: str | Path, view: str = "grid") -> Path:
-    """Serves ``log_dir``, opens the XAI tab on ``view`` and saves a screenshot."""
-    with serve(log_dir, args=["--samples_per_plugin", "images=3"]) as url, browser() as driver:
+def screenshots(
+    log_dir: str | Path, out_dir: str | Path, views: Sequence[str] = ("grid",), width: int = 1400
+) -> list[Path]:
+    """Serves ``log_dir``, opens the XAI tab and saves ``<out_dir>/dashboard_<view>.png`` of
+    each view (``grid``, ``compare``, ``filmstrip``, ``scalars``)."""
+    saved = []
+    with (
+        serve(log_dir, args=["--samples_per_plugin", "images=3"]) as url,
+        browser(width=width) as driver,
+    ):
         open_xai_tab(driver, url)
-        driver.execute_script(f"document.querySelector('[data-view={view}]').click()")
-        time.sleep(1.0)
-        driver.switch_to.default_content()
-        driver.save_screenshot(str(out))
-    return Path(out)
+        for view in views:
+            enter_frame(driver)
+            driver.execute_script(f"document.querySelector('[data-view={view}]').click()")
+            time.sleep(1.0)
+            driver.switch_to.default_content()
+            saved.append(Path(out_dir) / f"dashboard_{view}.png")
+            driver.save_screenshot(str(saved[-1]))
+    return saved
 
 
 if __name__ == "__main__":
-    print(screenshot(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "grid"))
+    print(*screenshots(sys.argv[1], sys.argv[2], sys.argv[3:] or ["grid"]), sep="\n")

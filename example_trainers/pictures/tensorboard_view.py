@@ -69,7 +69,11 @@ def serve(
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen on a heavily loaded machine
+            process.kill()
+            process.wait()
 
 
 def fetch_json(url: str) -> Any:
