@@ -133,6 +133,8 @@ def _grid_state(driver: Any) -> tuple[str, list[str]]:
 def test_tensorboard_shows_the_xai_tab(logs: Path, tmp_path: Path) -> None:
     if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
         pytest.skip("chromium and chromium-driver are not installed (.ci/setup installs them)")
+    from selenium.webdriver.common.keys import Keys
+
     from example_trainers.pictures.dashboard_view import (
         browser,
         click_xai_tab,
@@ -158,6 +160,12 @@ def test_tensorboard_shows_the_xai_tab(logs: Path, tmp_path: Path) -> None:
         before = _grid_state(driver)
         assert before[0].startswith(f"epoch {EPOCHS - 2} ·")
         assert all(a != b for a, b in zip(before[1], last[1], strict=True))
+        redraws = driver.execute_script("return +document.body.dataset.redraws")
+        driver.find_element("tag name", "body").send_keys(Keys.ARROW_RIGHT)
+        wait_for(lambda: driver.execute_script("return +document.body.dataset.redraws") > redraws)
+        assert _grid_state(driver) == last
+        driver.find_element("id", "reload").click()  # reads new epochs, keeps the grid chosen
+        wait_for(lambda: driver.execute_script(_LOADED) == PROBES * len(METHODS), what="reload")
         # The screenshot shows the pictures (and the check fails without them).
         driver.switch_to.default_content()
         shown = tmp_path / "grid.png"

@@ -123,9 +123,15 @@ export async function render() {
         el('button', {'data-view': v, text: v, onclick: () => setView(v)}))),
       el('label', {text: 'zoom '}, select('zoom', [[1, '1x'], [2, '2x'], [3, '3x'], [4, '4x']], 1,
         (z) => { S.zoom = +z; draw(); })),
+      EMBEDDED ? null : el('button', {id: 'reload', text: 'reload', title: 'read new epochs',
+        onclick: () => openRun(S.run)}),
     ]),
     el('div', {id: 'status'}), el('div', {id: 'controls'}), el('main', {id: 'view'}),
   ]));
+  document.addEventListener('keydown', (e) => {  // arrow keys step the epoch control
+    const button = {ArrowLeft: 'epoch-prev', ArrowRight: 'epoch-next'}[e.key];
+    if (button && $(button) && !['SELECT', 'INPUT'].includes(e.target.tagName)) $(button).click();
+  });
   try {
     S.runs = await S.source.runs();
     if (!S.runs.length) throw new Error('no run under this log directory has xai/ data yet');
@@ -141,10 +147,12 @@ async function openRun(run) {
   S.index = await S.source.index(run);
   S.tagSteps = Object.assign({}, ...S.index.grids.map((g) => g.steps));
   S.pos = S.index.steps.length - 1;
-  S.grid = S.index.grids[0] ? S.index.grids[0].name : null;
-  const first = S.index.grids.find((g) => g.rows[0] !== null) || {rows: [null], columns: []};
-  S.sample = first.rows[0];
-  S.column = first.columns[0];
+  // A reload, or another run with the same pictures, keeps what was chosen.
+  const kept = S.index.grids.find((g) => g.name === S.grid);
+  const first = kept || S.index.grids[0] || {name: null, rows: [null], columns: []};
+  S.grid = first.name;
+  if (!first.rows.includes(S.sample)) S.sample = first.rows[0];
+  if (!first.columns.includes(S.column)) S.column = first.columns[0];
   S.a = S.index.steps[0];
   S.b = S.index.steps[S.index.steps.length - 1];
   $('status').textContent = `${run}: ${S.index.steps.length} logged epochs, every one shown`;
