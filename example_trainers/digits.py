@@ -1,7 +1,7 @@
 """The demo: seed 000's ConvNet learns scikit-learn's digits while the monitors watch.
 
 python -m example_trainers.digits            # ~30 s on 2 CPU cores
-tensorboard --logdir xai_logs                # then open the IMAGES tab
+tensorboard --logdir xai_logs                # then open the XAI tab
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     print(f"Explanations logged under {logger.log_dir}. Look at them with:\n")
     print(f"    tensorboard --logdir {args.log_dir}\n")
+    print(
+        "and open the XAI tab: every epoch, methods side by side, epochs compared. The stock\n"
+        "IMAGES tab keeps only 10 pictures per tag unless TensorBoard is started with\n"
+        "--samples_per_plugin images=0.\n"
+    )
     return metrics
 
 

@@ -32,4 +32,6 @@ def test_demo_reaches_90_percent_and_ends_with_the_tensorboard_command(
 ) -> None:
     metrics = digits.main(["--log-dir", str(tmp_path)])
     assert metrics["val_acc"] > 0.9
-    assert capsys.readouterr().out.rstrip().endswith(f"tensorboard --logdir {tmp_path}")
+    out = capsys.readouterr().out.rstrip()
+    assert f"tensorboard --logdir {tmp_path}\n" in out and "open the XAI tab" in out
+    assert out.endswith("--samples_per_plugin images=0.")

@@ -17,6 +17,7 @@ from lightning_xai import AttributionMonitor, FeatureMapMonitor
 from lightning_xai.probe import Probe
 from lightning_xai.report import write_report
 from tests.conftest import digits_tensors, make_trainer, read_events
+from tests.test_report import embedded
 
 
 class ImageAndTable(nn.Module):
@@ -143,16 +144,15 @@ def test_training_is_unchanged_by_a_multi_input_monitor(tmp_path: Path) -> None:
         assert torch.equal(value, after[name]), name
 
 
-def test_the_report_draws_a_filmstrip_per_method_and_input(tmp_path: Path) -> None:
+def test_the_report_shows_a_column_per_method_and_input(tmp_path: Path) -> None:
     _fit(
         tmp_path,
         [AttributionMonitor(methods=["Saliency"], num_probes=2, batch_transform=split_batch)],
     )
-    page = write_report(tmp_path / "tb" / "version_0", tmp_path / "report")
-    assert {p.name for p in page.parent.glob("filmstrip_*.png")} == {
-        "filmstrip_saliency_image.png",
-        "filmstrip_saliency_table.png",
-    }
+    (page,) = write_report(tmp_path / "tb" / "version_0", tmp_path / "report")
+    grids = {g["name"]: g for g in embedded(page)["index"]["."]["grids"]}
+    assert grids["attributions"]["columns"] == ["saliency/image", "saliency/table"]
+    assert grids["panels"]["columns"] == ["image", "table"]
 
 
 def test_a_multi_input_model_without_batch_transform_is_told_what_to_pass(tmp_path: Path) -> None:

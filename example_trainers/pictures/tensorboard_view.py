@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,21 @@ _CHROMIUM_FLAGS = (
 
 
 @contextmanager
-def serve(log_dir: str | Path, expect_tag: str | None = None, timeout: float = 90) -> Iterator[str]:
-    """Runs ``tensorboard`` on 127.0.0.1 over ``log_dir``; yields its base URL once it serves
-    (and, with ``expect_tag``, once that image tag is loaded). Stops it on exit."""
+def serve(
+    log_dir: str | Path,
+    expect_tag: str | None = None,
+    timeout: float = 90,
+    args: Sequence[str] = (),
+) -> Iterator[str]:
+    """Runs ``tensorboard`` on 127.0.0.1 over ``log_dir`` (with extra command-line ``args``);
+    yields its base URL once it serves (and, with ``expect_tag``, once that image tag is
+    loaded). Stops it on exit."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     binary = Path(sys.executable).with_name("tensorboard")
     command = [str(binary), "--logdir", str(log_dir), "--host", "127.0.0.1", "--port", str(port)]
+    command += list(args)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -62,7 +69,11 @@ def serve(log_dir: str | Path, expect_tag: str | None = None, timeout: float = 9
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen on a heavily loaded machine
+            process.kill()
+            process.wait()
 
 
 def fetch_json(url: str) -> Any:
