@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from lightning_xai import AttributionMonitor
+from lightning_xai.render import title_size
 from lightning_xai.report import main as report_main
 
 from .conftest import DigitsData, LitClassifier, make_trainer
@@ -23,8 +24,10 @@ def _check(page: Path) -> None:
     assert "filmstrip_saliency.png" in text and "filmstrip_integrated_gradients.png" in text
     assert "xai/time/saliency" in text and "steps 4, 8, 12" in text
     strip = np.asarray(Image.open(page.parent / "filmstrip_saliency.png"))
-    # 3 samples x 3 steps of 112-pixel pictures with 2-pixel gaps.
-    assert strip.shape == (3 * 112 + 2 * 2, 3 * 112 + 2 * 2, 3)
+    # 3 samples x 3 steps of 112-pixel pictures with 2-pixel gaps, each above its colour bar
+    # (its values as large as the headers of the 3-tile panel).
+    height = 112 + title_size(3 * 112 + 2 * 2) + 11
+    assert strip.shape == (3 * height + 2 * 2, 3 * 112 + 2 * 2, 3)
     assert strip[:112, :112].std() > 1  # a real picture, not the white background
 
 

@@ -16,6 +16,7 @@ from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.figures.attributions import AttributionPictures, check_drawing
 from lightning_xai.figures.feature_charts import check_feature_names
+from lightning_xai.figures.scales import HeldScales
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.methods.results import Attribution, each, finite_float, flattened
@@ -91,6 +92,13 @@ class AttributionMonitor(ProbeMonitor):
             default 2 (Captum's) for input attributions and 0 (scale by the maximum, the
             Grad-CAM convention) for upsampled layer maps, which are smooth.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        scale: the colour scale of the maps over images, each with a colour bar printing the
+            values of its ends: ``"sample"`` (default: each map at full contrast, every run),
+            ``"fixed"`` (per sample and method, the first run's scale is kept: growth
+            saturates and fading pales across epochs) or ``"max"`` (the largest scale so far:
+            fading pales). Held scales are saved in checkpoints. Maps whose largest
+            |attribution| is below 1e-8 of the sample's largest |output| are drawn flat and
+            marked ``~0``, whatever the scale.
         vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
             inputs; default: the ids are shown.
         pad_id: token id of padding, left out of the token pictures.
@@ -139,6 +147,7 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float | None = None,
         image_size: int = 112,
+        scale: str = "sample",
         vocabulary: Vocabulary | None = None,
         pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
@@ -165,7 +174,7 @@ class AttributionMonitor(ProbeMonitor):
         )
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
-        check_drawing(_OWNER, view, sign, outlier_perc, denormalize)
+        check_drawing(_OWNER, view, sign, outlier_perc, denormalize, scale)
         check_vocabulary(vocabulary, pad_id, _OWNER)
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
         scores = "model output -> scores [N, K]"
@@ -185,6 +194,7 @@ class AttributionMonitor(ProbeMonitor):
         self._selected: SelectOutput | None = None
         self.metrics = MetricRunner(metrics, owner=_OWNER)
         self.budget = TimeBudget(max_seconds, owner=_OWNER)
+        self.scales = HeldScales(scale)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
             outlier_perc={m.key: self._outlier_perc(m) for m in self.methods},
@@ -206,6 +216,7 @@ class AttributionMonitor(ProbeMonitor):
             **super().state_dict(),
             "metrics": self.metrics.state_dict(),
             "budget": self.budget.state_dict(),
+            "scales": self.scales.state_dict(),
         }
 
     @override
@@ -213,6 +224,7 @@ class AttributionMonitor(ProbeMonitor):
         super().load_state_dict(state_dict)
         self.metrics.load_state_dict(state_dict.get("metrics", {}))
         self.budget.load_state_dict(state_dict.get("budget", {}))
+        self.scales.load_state_dict(state_dict.get("scales", {}))
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         calibrate = self.calibrate_chunks
@@ -327,8 +339,14 @@ class AttributionMonitor(ProbeMonitor):
         labels = None if labels is None else labels.cpu()
         names = batch.names(pl_module) if batch.multi else [""]
         writer = self.writer
+        held = None
+        if self.scales.active:  # held here, on the training thread: they are checkpointed
+            held = self.scales.hold(self._pictures.scales(cpu[0], results, names))
+        epoch = trainer.current_epoch
         writer.submit(
-            lambda: self._pictures.log(writer, step, *cpu, targets, labels, results, names)
+            lambda: self._pictures.log(
+                writer, step, *cpu, targets, labels, results, names, epoch, held
+            )
         )
 
     def _outlier_perc(self, method: ConfiguredMethod) -> float:
