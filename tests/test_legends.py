@@ -211,3 +211,29 @@ def test_one_custom_scalars_layout_holds_every_monitors_charts(
     for monitor in monitors:
         expected.update({t: [r] for t, r in monitor._chart_layout().items()})
     assert len(expected) == 6 and charts == expected
+
+
+def test_token_strips_get_a_bar_and_the_mark(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from lightning_xai.figures.tokens import log_token_attributions
+    from lightning_xai.sinks import FileSink
+
+    ids = torch.tensor([[1, 2, 3, 0], [1, 3, 0, 0]])
+    attributions = torch.tensor([[0.1, -0.4, 0.2, 0.0], [1e-14, 0.0, 0.0, 0.0]])
+    outputs = torch.tensor([[2.0, -1.0], [3.0, 1.0]])
+    sink = FileSink(tmp_path)
+    log_token_attributions(
+        sink, 1, ids, {"ig": attributions}, {"ig": "ig"}, ["#0", "#1"], None, 0, outputs
+    )
+    sink.flush()
+    pictures = [
+        np.asarray(Image.open(next(tmp_path.rglob(f"sample_0{k}/*.png"))).convert("RGB"))
+        for k in range(2)
+    ]
+    signed, marked = (torch.from_numpy(p[-BAR:].copy()).permute(2, 0, 1) for p in pictures)
+    width = signed.shape[2]
+    assert torch.equal(signed, to_uint8(colorbar("diverging", -0.4, 0.4, width)))
+    text = text_line("~0 (max 1.0e-14)", marked.shape[2], 10, "center")
+    assert torch.equal(marked[0, 7:], torch.from_numpy(text.copy()))
