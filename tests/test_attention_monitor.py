@@ -18,6 +18,7 @@ from lightning_xai.capture.attention import capture_attention
 from lightning_xai.guard import attribution_guard
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.render.attention import attention_matrix, infer_patch_grid
+from lightning_xai.render.panel import title_size
 from lightning_xai.render.tokens import token_labels
 
 from .conftest import LitClassifier, decode_image, make_trainer, read_events
@@ -155,7 +156,8 @@ def test_in_a_trainer_logs_per_head_maps_with_token_labels_and_entropy(tmp_path:
     strings = token_labels(kept, VOCAB)
     expected = attention_matrix(torch.rand(len(kept), len(kept)), strings, strings)
     picture = decode_image(events.Images(f"xai/attention/{LAYER}/sample_00")[-1])
-    assert picture.shape[0] == expected.shape[1] + 28  # + title and header lines
+    lines = 2 * (title_size(picture.shape[1]) + 4)  # title and header, grown with the width
+    assert picture.shape[0] == expected.shape[1] + lines
     assert monitor.latest[LAYER].shape == (2, 4, 9, 9)
     assert _hook_count(model) == 0
     assert torch.backends.mha.get_fastpath_enabled() == fast_path

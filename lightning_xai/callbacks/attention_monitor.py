@@ -186,7 +186,7 @@ class AttentionMonitor(ProbeMonitor):
         cpu = inputs.cpu()
         labels = None if self.probe.labels is None else self.probe.labels.cpu()
         outputs = outputs.detach().float().cpu() if isinstance(outputs, Tensor) else None
-        everyone = probe_titles(outputs, None, labels, size=inputs.shape[0])
+        everyone = probe_titles(outputs, None, labels, inputs.shape[0], trainer.current_epoch)
         titles = {k: everyone[k] for k in samples}
         writer = self.writer
         for name, capture in captured.items():

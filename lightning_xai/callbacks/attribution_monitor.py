@@ -16,6 +16,7 @@ from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.explain import explain
 from lightning_xai.figures.attributions import AttributionPictures, check_drawing
+from lightning_xai.figures.scales import HeldScales
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
 from lightning_xai.methods.results import Attribution, flattened
@@ -90,6 +91,13 @@ class AttributionMonitor(ProbeMonitor):
         outlier_perc: percentage of the attribution mass saturated in the colour scale;
             default 2 (Captum's) over inputs, 0 (Grad-CAM's) for smooth upsampled layer maps.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        scale: the colour scale of the maps over images, each with a colour bar printing the
+            values of its ends: ``"sample"`` (default: each map at full contrast, every run),
+            ``"fixed"`` (per sample and method, the first run's scale is kept: growth
+            saturates and fading pales across epochs) or ``"max"`` (the largest scale so far:
+            fading pales). Held scales are saved in checkpoints. Maps whose largest
+            |attribution| is below 1e-8 of the sample's largest |output| are drawn flat and
+            marked ``~0``, whatever the scale.
         vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
             inputs; default: the ids are shown.
         pad_id: token id of padding, left out of the token pictures.
@@ -122,7 +130,7 @@ class AttributionMonitor(ProbeMonitor):
     """
 
     _shards = True
-    _stateful = ("metrics", "budget")  # the drift memory; the budget's measured costs
+    _stateful = ("metrics", "budget", "scales")  # drift memory, measured costs, held scales
 
     def __init__(
         self,
@@ -134,6 +142,7 @@ class AttributionMonitor(ProbeMonitor):
         sign: str = "auto",
         outlier_perc: float | None = None,
         image_size: int = 112,
+        scale: str = "sample",
         vocabulary: Vocabulary | None = None,
         pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
@@ -156,7 +165,7 @@ class AttributionMonitor(ProbeMonitor):
         )  # fmt: skip
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
-        check_drawing(_OWNER, view, sign, outlier_perc, denormalize)
+        check_drawing(_OWNER, view, sign, outlier_perc, denormalize, scale)
         check_vocabulary(vocabulary, pad_id, _OWNER)
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
         scores = "model output -> scores [N, K]"
@@ -171,6 +180,7 @@ class AttributionMonitor(ProbeMonitor):
         with named_errors(_OWNER):
             self.metrics = MetricRunner(metrics)
             self.budget = TimeBudget(max_seconds)
+        self.scales = HeldScales(scale)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
             outlier_perc={m.key: _outlier_perc(outlier_perc, m) for m in self.methods},
@@ -264,8 +274,13 @@ class AttributionMonitor(ProbeMonitor):
         cpu = (batch.map(Tensor.cpu).tensors, outputs.detach().float().cpu())
         targets, labels = (None if t is None else t.cpu() for t in (targets, labels))
         names, writer = batch.names(pl_module) if batch.multi else [""], self.writer
-        log = self._pictures.log
-        writer.submit(lambda: log(writer, step, *cpu, targets, labels, results, names))
+        held = None
+        if self.scales.active:  # held here, on the training thread: they are checkpointed
+            held = self.scales.hold(self._pictures.scales(cpu[0], results, names))
+        log, epoch = self._pictures.log, trainer.current_epoch
+        writer.submit(
+            lambda: log(writer, step, *cpu, targets, labels, results, names, epoch, held)
+        )
 
     def _plan(self, trainer: pl.Trainer, batch: ModelInputs, step: int) -> BudgetPlan:
         """This run's plan under ``max_seconds`` (logged under ``xai/budget/``); under DDP every

@@ -3,13 +3,15 @@ token strips, panels; rendered and written on the writer's thread."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from lightning_xai.figures.feature_charts import log_feature_charts
+from lightning_xai.figures.scales import SCALES
 from lightning_xai.figures.titles import probe_titles
 from lightning_xai.figures.tokens import log_token_attributions
 from lightning_xai.inputs import ModelInputs
@@ -20,10 +22,13 @@ from lightning_xai.render import (
     Denormalize,
     enlarge,
     render_attribution,
+    title_size,
     titled_rows,
     to_display,
     to_uint8,
 )
+from lightning_xai.render.colorbar import colorbars, negligible
+from lightning_xai.render.heatmap import attribution_scale, colour_range, resolve_sign
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS, panel_tag
@@ -67,9 +72,15 @@ class AttributionPictures:
         labels: Tensor | None,
         results: Mapping[str, Attribution],
         names: Sequence[str] = ("",),
+        epoch: int | None = None,
+        scales: Mapping[str, Tensor] | None = None,
     ) -> None:
         """Draws and writes one run (CPU tensors): the attributions of each input, under
         ``<method>/<name>`` and ``xai/panels/<name>`` when the model takes several inputs.
+
+        Every map gets a colour bar with the values its ends stand for; a map too weak to
+        draw (:func:`~lightning_xai.render.colorbar.negligible` against ``outputs``) is drawn
+        flat, its bar marked ``~0``.
 
         Args:
             sink: where to write.
@@ -81,32 +92,64 @@ class AttributionPictures:
             results: method key -> attribution (a tuple for several inputs; a layer map is
                 drawn over the first input with as many dimensions).
             names: a name per input; ``("",)`` for a single-input model (no name in tags).
+            epoch: the epoch, shown in the titles.
+            scales: ``[N]`` colour scales held across runs, by tag (see :meth:`scales`);
+                default: each map's own.
         """
-        titles = probe_titles(outputs, targets, labels)
+        titles = probe_titles(outputs, targets, labels, epoch=epoch)
+        for x, name, mine in self._per_input(inputs, results, names):
+            tags = {k: self.tags[k] + (f"/{name}" if name else "") for k in mine}
+            held = {k: scales[tags[k]] for k in mine if scales and tags[k] in scales}
+            drawing = (titles, outputs, held)
+            self._log_input(sink, step, x, drawing, mine, tags, name)
+
+    def scales(
+        self,
+        inputs: Sequence[Tensor],
+        results: Mapping[str, Attribution],
+        names: Sequence[str] = ("",),
+    ) -> dict[str, Tensor]:
+        """Each map's own colour scale ``[N]`` by tag (``<method>[/<input>]``), for maps drawn
+        over images; see :func:`~lightning_xai.render.heatmap.attribution_scale`."""
+        found = {}
+        for x, name, mine in self._per_input(inputs, results, names):
+            for key, a in mine.items():
+                if a.ndim == 4 == x.ndim:
+                    sign = resolve_sign(a, self.sign)
+                    found[self.tags[key] + (f"/{name}" if name else "")] = attribution_scale(
+                        a, sign, self.outlier_perc[key]
+                    )
+        return found
+
+    @staticmethod
+    def _per_input(
+        inputs: Sequence[Tensor], results: Mapping[str, Attribution], names: Sequence[str]
+    ) -> Iterator[tuple[Tensor, str, dict[str, Tensor]]]:
+        """``(input, its name, method key -> its attribution)`` per input with any."""
         for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
-            parts = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
-            mine = {k: a for k, a in parts.items() if a is not None}
-            suffix = f"/{name}" if name else ""
+            found = {k: _attribution_of(a, i, inputs) for k, a in results.items()}
+            mine = {k: a for k, a in found.items() if a is not None}
             if mine:
-                tags = {k: self.tags[k] + suffix for k in mine}
-                self._log_input(sink, step, x, titles, mine, tags, name)
+                yield x, name, mine
 
     def _log_input(
         self,
         sink: Sink,
         step: int,
         inputs: Tensor,
-        titles: list[str],
+        drawing: tuple[list[str], Tensor, dict[str, Tensor]],
         results: dict[str, Tensor],
         tags: dict[str, str],
         name: str,
     ) -> None:
         """The pictures of one input: ``results`` maps method keys to attributions over
         ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
-        ``xai/panels[/<name>]/sample_<k>`` (``name``: the input's, on a multi-input model)."""
+        ``xai/panels[/<name>]/sample_<k>`` (``name``: the input's, on a multi-input model);
+        ``drawing`` is (titles, outputs, held scales by key)."""
+        titles, outputs, held = drawing
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
             args = (self.vocabulary, self.pad_id)
-            log_token_attributions(sink, step, inputs, results, tags, titles, *args)
+            log_token_attributions(sink, step, inputs, results, tags, titles, *args, outputs)
             return
         charts = {k: a for k, a in results.items() if a.ndim == 2}
         maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}
@@ -114,7 +157,7 @@ class AttributionPictures:
             log_feature_charts(
                 [sink], charts, tags, step, unit_keys=set(self.unit_keys),
                 feature_names=self.feature_names, titles=titles, panels=inputs.ndim == 2,
-                panel_input=name,
+                panel_input=name, outputs=outputs,
             )  # fmt: skip
         others = {k: a for k, a in results.items() if k not in charts and k not in maps}
         if others:
@@ -130,19 +173,45 @@ class AttributionPictures:
         # Batched at the input's size, one uint8 conversion and one enlargement for all
         # pictures, panels in one concatenation: a few tensor ops per run, not per sample.
         small = to_display(inputs, self.denormalize)
-        rendered = [
-            render_attribution(attr, small, self.view, self.sign, self.outlier_perc[key])
-            for key, attr in maps.items()
-        ]
-        everything = to_uint8(torch.stack([small, *rendered]))  # [1 + methods, N, 3, H, W]
+        drawn = [self._draw(key, a, small, outputs, held.get(key)) for key, a in maps.items()]
+        everything = to_uint8(torch.stack([small, *(picture for picture, _ in drawn)]))
         shown, *pictures = enlarge(everything.flatten(0, 1), self.image_size).unflatten(
             0, everything.shape[:2]
-        )
+        )  # [N, 3, H, W] each
+        # A colour bar under every map; white under the input, to keep the panel's rows even.
+        # Values as large as the panel's headers: legible where TensorBoard shrinks it.
+        width = shown.shape[-1]
+        size = title_size((width + 2) * len(everything) - 2)
+        bars = [to_uint8(legend(width=width, size=size)) for _, legend in drawn]
+        pictures = [torch.cat(pair, dim=2) for pair in zip(pictures, bars, strict=True)]
+        shown = torch.cat([shown, torch.full_like(bars[0], 255)], dim=2)
         rows = titled_rows([shown, *pictures], ["input", *(tags[k] for k in maps)], titles)
         for k in range(inputs.shape[0]):
             for key, picture in zip(maps, pictures, strict=True):
                 sink.add_image(TAGS["attribution"](method=tags[key], k=k), picture[k], step)
             sink.add_image(panel_tag(k, name), rows[k], step)
+
+    def _draw(
+        self, key: str, attribution: Tensor, images: Tensor, outputs: Tensor, held: Tensor | None
+    ) -> tuple[Tensor, Callable[..., Tensor]]:
+        """One method's pictures ``[N, 3, H, W]`` over ``images`` and their colour bars,
+        :func:`~lightning_xai.render.colorbar.colorbars` waiting for the ``width``."""
+        sign = resolve_sign(attribution, self.sign)
+        scale = (
+            held
+            if held is not None
+            else attribution_scale(attribution, sign, self.outlier_perc[key])
+        )
+        marked = negligible(attribution, outputs)
+        shown = torch.where(marked, torch.full_like(scale, float("inf")), scale)
+        picture = render_attribution(
+            attribution, images, self.view, sign, self.outlier_perc[key], scale=shown
+        )
+        name, low, high = colour_range(sign, self.view)
+        peaks = attribution.abs().flatten(1).amax(dim=1)
+        return picture, partial(
+            colorbars, name, low * scale, high * scale, marked=marked, peaks=peaks
+        )
 
 
 def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) -> Tensor | None:
@@ -154,11 +223,17 @@ def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) 
 
 
 def check_drawing(
-    owner: str, view: str, sign: str, outlier_perc: float | None, denormalize: Denormalize
+    owner: str,
+    view: str,
+    sign: str,
+    outlier_perc: float | None,
+    denormalize: Denormalize,
+    scale: str = "sample",
 ) -> None:
     """Checks the drawing options of :class:`AttributionPictures` (see AttributionMonitor)."""
     check_choice(owner, "view", view, VIEWS)
     check_choice(owner, "sign", sign, SIGNS)
+    check_choice(owner, "scale", scale, SCALES)
     if outlier_perc is not None and not 0 <= outlier_perc < 100:
         raise ValueError(f"{owner}: `outlier_perc` must lie in [0, 100), got {outlier_perc}.")
     if denormalize is not None and not callable(denormalize) and len(denormalize) != 2:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from lightning_xai.render import bar_chart, text_strip, titled_row
+from lightning_xai.render.colorbar import negligible
 from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS, panel_tag
 
@@ -31,6 +32,7 @@ def log_feature_charts(
     titles: Sequence[str],
     panels: bool,
     panel_input: str = "",
+    outputs: Tensor | None = None,
 ) -> None:
     """Logs bar charts and per-feature scalars of 1-D attributions.
 
@@ -55,16 +57,25 @@ def log_feature_charts(
         titles: one title per probe sample.
         panels: also log one panel per sample (tabular inputs; images have their own).
         panel_input: the input's name in the panel tags of a multi-input model, else ``""``.
+        outputs: the model's outputs ``[N, ...]``: a chart too weak to draw against them
+            (:func:`~lightning_xai.render.colorbar.negligible`) is left empty and titled
+            ``~0``; ``None``: every chart is drawn.
     """
     per_sample: dict[str, Tensor] = {}
     for key, attribution in charts.items():
         tag, units = tags[key], attribution.shape[1]
         names = _names(units, None if key in unit_keys else feature_names, key in unit_keys)
-        pictures = bar_chart(attribution, names)
-        per_sample[key] = pictures
         scale = attribution.abs().amax(dim=1)
+        marked = torch.zeros_like(scale, dtype=torch.bool)
+        if outputs is not None:
+            marked = negligible(attribution, outputs)
+        pictures = bar_chart(attribution * ~marked[:, None], names)
+        per_sample[key] = pictures
         for k in range(attribution.shape[0]):
-            title = f"{titles[k]} | bars to {float(scale[k]):.3g}"
+            reach = (
+                f"~0 (max {float(scale[k]):.1e})" if marked[k] else f"bars to {float(scale[k]):.3g}"
+            )
+            title = f"{titles[k]} | {reach}"
             picture = _with_title(pictures[k], title)
             for sink in sinks:
                 sink.add_image(TAGS["attribution"](method=tag, k=k), picture, step)

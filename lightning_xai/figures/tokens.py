@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor
 
+from lightning_xai.render.colorbar import colorbars, negligible
 from lightning_xai.render.tokens import Vocabulary, token_labels, token_strip, token_table
 from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS
@@ -39,6 +41,7 @@ def log_token_attributions(
     titles: Sequence[str],
     vocabulary: Vocabulary | None = None,
     pad_id: int | None = None,
+    outputs: Tensor | None = None,
 ) -> list[str]:
     """Writes, per method and probe sample, the coloured token strip and a Markdown table:
 
@@ -47,7 +50,8 @@ def log_token_attributions(
     ==========================================  ==============================================
     ``xai/tokens/<method>/sample_<k>``          image: the sentence, each token on a colour for
                                                 its attribution (green +, red -), scaled by the
-                                                sample's largest |attribution|; title line
+                                                sample's largest |attribution|; title line;
+                                                a colour bar (``~0``: too weak to draw)
     ``xai/tokens/<method>/sample_<k>``          text: a table token | attribution (TensorBoard
                                                 stores it as ``.../sample_<k>/text_summary``)
     ``xai/attributions/<method>/values``        histogram, for attributions not ``[N, L, ...]``
@@ -64,6 +68,8 @@ def log_token_attributions(
         titles: one title per sample.
         vocabulary: token strings by id; default: the ids.
         pad_id: padding id, or ``None``.
+        outputs: the model's outputs ``[N, ...]``, to tell negligible attributions (see
+            :func:`~lightning_xai.render.colorbar.negligible`), or ``None``.
     """
     skipped = []
     for key, attribution in results.items():
@@ -78,8 +84,20 @@ def log_token_attributions(
             values = scores[k][keep]
             if values.numel() == 0:
                 continue
-            scaled = values / values.abs().max().clamp(min=1e-12)
+            peak = values.abs().max().reshape(1)
+            marked = None if outputs is None else negligible(values[None], outputs[k : k + 1])
+            shown = peak if marked is None else torch.where(marked, float("inf"), peak)
+            strip = token_strip(tokens, values / shown.clamp(min=1e-30), title=titles[k])
             tag = TAGS["tokens"](method=tags[key], k=k)
-            sink.add_image(tag, token_strip(tokens, scaled, title=titles[k]), step)
+            sink.add_image(tag, _with_bar(strip, peak, marked), step)
             sink.add_text(tag, f"**{titles[k]}**\n\n{token_table(tokens, values)}", step)
     return skipped
+
+
+def _with_bar(strip: Tensor, peak: Tensor, marked: Tensor | None) -> Tensor:
+    """``strip`` ``[3, H, W]`` above its colour bar from ``-peak`` to ``peak`` ``[1]`` (at
+    least 112 pixels wide)."""
+    width = max(strip.shape[2], 112)
+    bar = colorbars("diverging", -peak, peak, width, marked=marked, peaks=peak)[0]
+    strip = torch.cat([strip, torch.ones(3, strip.shape[1], width - strip.shape[2])], dim=2)
+    return torch.cat([strip, bar], dim=1)

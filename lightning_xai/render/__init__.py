@@ -16,7 +16,7 @@ from lightning_xai.render.grid import (
     tile_grid,
 )
 from lightning_xai.render.heatmap import SIGNS, VIEWS, normalize_attribution, render_attribution
-from lightning_xai.render.panel import hstack, text_strip, titled_row, titled_rows
+from lightning_xai.render.panel import hstack, text_strip, title_size, titled_row, titled_rows
 from lightning_xai.render.png import encode_png, to_uint8
 from lightning_xai.render.tokens import token_strip, token_table
 
@@ -43,6 +43,7 @@ __all__ = [
     "select_channels",
     "text_strip",
     "tile_grid",
+    "title_size",
     "titled_row",
     "titled_rows",
     "to_display",

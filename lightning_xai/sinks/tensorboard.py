@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +14,11 @@ from lightning_xai.render.png import encode_png
 
 __all__ = ["TensorBoardSink"]
 
+# Every chart written to each writer so far: TensorBoard keeps one Custom Scalars layout per
+# run (the last written), so each sink writes the union of its charts and those before it.
+_CHARTS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+_CHARTS_LOCK = threading.Lock()
+
 
 class TensorBoardSink:
     """Writes to a ``torch.utils.tensorboard.SummaryWriter``.
@@ -19,7 +26,8 @@ class TensorBoardSink:
     Args:
         writer: the writer, e.g. ``TensorBoardLogger(...).experiment``.
         charts: Custom Scalars layout, chart title -> regex of scalar tags drawn in one
-            chart (e.g. every method's infidelity); written once, under "lightning-xai".
+            chart (e.g. every method's infidelity); written under "lightning-xai" together
+            with the charts of every other sink on the same writer (one layout per run).
 
     Example:
         >>> from torch.utils.tensorboard import SummaryWriter
@@ -31,8 +39,14 @@ class TensorBoardSink:
     def __init__(self, writer: Any, charts: Mapping[str, str] | None = None) -> None:
         self.writer = writer
         if charts:
-            layout = {title: ["Multiline", [regex]] for title, regex in charts.items()}
-            writer.add_custom_scalars({"lightning-xai": layout})
+            with _CHARTS_LOCK:
+                try:
+                    union = _CHARTS.setdefault(writer, {})
+                except TypeError:  # a writer that takes no weak reference: this sink's only
+                    union = {}
+                union.update(charts)
+                layout = {title: ["Multiline", [regex]] for title, regex in union.items()}
+                writer.add_custom_scalars({"lightning-xai": layout})
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
         # Encoded here (rounded, not truncated to uint8; "Up"-filtered PNG, zlib level 1): 3x
