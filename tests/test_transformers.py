@@ -247,7 +247,8 @@ def test_hf_vit_in_a_trainer_logs_views_and_rollouts_and_training_is_unchanged(
     layers = [f"model.vit.layers.{i}.attention" for i in range(2)]
     assert set(attention.latest) == set(layers)
     for layer in layers:
-        assert {TAGS["attention"](layer=layer, k=0), TAGS["attention_cls"](layer=layer, k=0)} <= images
+        pictures = {TAGS["attention"](layer=layer, k=0), TAGS["attention_cls"](layer=layer, k=0)}
+        assert pictures <= images
         heads = {TAGS["attention_head_entropy"](layer=layer, head=h) for h in range(2)}
         assert heads | {TAGS["attention_entropy"](layer=layer)} <= scalars
     assert TAGS["attention_model"](k=0) in images

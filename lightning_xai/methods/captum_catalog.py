@@ -23,11 +23,11 @@ from lightning_xai.methods.registry import MethodSpec, register_method
 
 __all__ = [
     "CAPTUM_METHODS",
-    "TRANSFORMER_METHODS",
     "GRADIENT_ROWS",
     "LAYER_CONDUCTANCE_ROWS",
     "NOISE_TUNNEL_ROWS",
     "PERTURBATION_ROWS",
+    "TRANSFORMER_METHODS",
 ]
 
 # Measured (bench/README.md): 128 rows per pass was the best or within ~10% of it for the path,

@@ -108,7 +108,7 @@ def _matches(spec: Any, name: str, module: nn.Module) -> bool:
 def _configs(model: nn.Module) -> list[Any]:
     """Every configuration of the model's PreTrainedModels and their sub-configurations."""
     found: dict[int, Any] = {}
-    stack = [m.config for m in model.modules() if _is_pretrained(m)]
+    stack: list[Any] = [m.config for m in model.modules() if _is_pretrained(m)]
     while stack:
         config = stack.pop()
         if config is None or id(config) in found:

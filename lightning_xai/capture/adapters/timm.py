@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
@@ -42,7 +42,7 @@ class TimmAdapter(AttentionAdapter):
             def used(_drop: nn.Module, _args: Any, weights: Tensor) -> None:
                 record(weights, weights)
 
-            return [module.attn_drop.register_forward_hook(used)]
+            return [cast(nn.Module, module.attn_drop).register_forward_hook(used)]
 
         def after(
             block: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], _out: Any
@@ -60,21 +60,21 @@ class TimmAdapter(AttentionAdapter):
         try:
             if grad:
                 for module in modules:
-                    module.fused_attn = False
+                    cast(Any, module).fused_attn = False
             yield
         finally:
             for module, value in zip(modules, fused, strict=True):
-                module.fused_attn = value
+                cast(Any, module).fused_attn = value
 
 
 def _weights(
-    block: Any, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False, **_: Any
+    block: Any, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False, **rest: Any
 ) -> Tensor:
     """``[N, H, L, L]``: the block's attention weights on its input ``x [N, L, C]``."""
     n, length, _ = x.shape
     heads = block.num_heads
     qkv = block.qkv(x).reshape(n, length, 3, heads, -1).permute(2, 0, 3, 1, 4)
-    q, k, _ = qkv.unbind(0)
+    q, k = qkv[0], qkv[1]
     q, k = block.q_norm(q), block.k_norm(k)
     scores = (q * block.scale) @ k.transpose(-2, -1)
     if attn_mask is not None or is_causal:
