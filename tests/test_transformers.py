@@ -287,3 +287,32 @@ def test_bert_in_a_trainer_logs_token_attention_and_token_rollouts(tmp_path: Pat
     probe = attribution.probe.inputs
     assert attribution.latest["AttentionRollout"].shape == probe.shape  # a score per token
     assert model.model.config._attn_implementation == "sdpa"
+
+
+class _OneAttention(nn.Module):
+    """Tokens [N, L, 8] -> one nn.MultiheadAttention -> the first token -> 3 logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.attn(x, x, x, need_weights=False)[0][:, 0])
+
+
+def test_gradient_rollout_through_multihead_attention_equals_a_hand_computation() -> None:
+    torch.manual_seed(0)
+    model, x, target = _OneAttention().eval(), torch.randn(2, 5, 8), torch.tensor([2, 0])
+    attn = model.attn
+    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (t.reshape(2, 5, 2, 4).transpose(1, 2) for t in (q, k, v))  # [N, H, L, d]
+    weights = torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1)  # the paper's A, by hand
+    context = (weights @ v).transpose(1, 2).reshape(2, 5, 8)
+    logits = model.head(attn.out_proj(context)[:, 0])
+    torch.testing.assert_close(logits, model(x))
+    (grad,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), weights)
+    hand = _hand_rollout([weights.detach()], [grad])[:, 0]
+    torch.testing.assert_close(GradientAttentionRollout(model).attribute(x, target=target), hand)
+    plain = _hand_rollout([weights.detach()])[:, 0]
+    torch.testing.assert_close(AttentionRollout(model).attribute(x), plain)
