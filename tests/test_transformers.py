@@ -11,6 +11,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -316,3 +317,48 @@ def test_gradient_rollout_through_multihead_attention_equals_a_hand_computation(
     torch.testing.assert_close(GradientAttentionRollout(model).attribute(x, target=target), hand)
     plain = _hand_rollout([weights.detach()])[:, 0]
     torch.testing.assert_close(AttentionRollout(model).attribute(x), plain)
+
+
+class _HandAttentionNet(nn.Module):
+    """Tokens [N, L, 8] with attention written by hand (no implementation the capture knows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qk = nn.Linear(8, 16)
+        self.head = nn.Linear(8, 2)
+
+    def weights(self, x: Tensor) -> Tensor:
+        q, k = self.qk(x).chunk(2, dim=-1)
+        return torch.softmax(q @ k.transpose(-2, -1) / 8**0.5, dim=-1)[:, None]  # [N, 1, L, L]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head((self.weights(x)[:, 0] @ x)[:, 0])
+
+
+def test_attention_fn_feeds_the_monitor_in_a_trainer(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(48, 5, 8), torch.randint(0, 2, (48,))
+    lit = _Lit(_HandAttentionNet())
+    lit.forward = lit.model.forward  # type: ignore[method-assign]
+    with pytest.raises(MisconfigurationException, match="pass `attention_fn=`"):
+        AttentionMonitor()._bind(None, lit)  # type: ignore[arg-type]
+
+    def attention_fn(module: nn.Module, inputs: Tensor) -> dict[str, Tensor]:
+        return {"hand": module.model.weights(inputs)}
+
+    wrong = AttentionMonitor(layers=["nope"], attention_fn=attention_fn, num_probes=4)
+    trainer = make_trainer(tmp_path / "a", [wrong], max_epochs=1, num_sanity_val_steps=0)
+    with pytest.raises(ValueError, match=r"`layers` names \['nope'\].*returns: \['hand'\]"):
+        trainer.fit(lit, *_loaders(x, y, 32))
+    monitor = AttentionMonitor(attention_fn=attention_fn, samples=(0,), num_probes=4)
+    trainer = make_trainer(
+        tmp_path / "b", [monitor], max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(lit, *_loaders(x, y, 32))
+    assert monitor.runs == 1 and not monitor.errors
+    expected = lit.model.weights(monitor.probe.inputs[:1]).detach()
+    torch.testing.assert_close(monitor.latest["hand"], expected)
+    events = read_events(tmp_path / "b" / "tb" / "version_0")
+    assert TAGS["attention"](layer="hand", k=0) in events.Tags()["images"]
+    assert TAGS["attention_head_entropy"](layer="hand", head=0) in events.Tags()["scalars"]
