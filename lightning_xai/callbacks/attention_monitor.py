@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.capture.adapters import ADAPTERS, AttentionAdapter, find_attention_layers
-from lightning_xai.capture.attention import capture_attention
+from lightning_xai.capture.attention import AttentionFn, call_attention_fn, capture_attention
 from lightning_xai.figures.attention import AttentionPictures
 from lightning_xai.figures.titles import probe_titles
 from lightning_xai.inputs import ModelInputs
@@ -25,8 +25,6 @@ from lightning_xai.validators import check_count, check_names, check_positions, 
 __all__ = ["AttentionMonitor"]
 
 _OWNER = "AttentionMonitor"
-AttentionFn = Callable[[nn.Module, Any], Mapping[str, Tensor]]
-"""``(model, inputs) -> {layer_name: weights [N, H, L, S]}`` for any other implementation."""
 
 
 class AttentionMonitor(ProbeMonitor):
@@ -188,24 +186,9 @@ class AttentionMonitor(ProbeMonitor):
             self._call_attention_fn(pl_module, self.probe.batch.head(1))
 
     def _call_attention_fn(self, model: nn.Module, batch: ModelInputs) -> dict[str, Tensor]:
-        """The weights ``attention_fn`` returns for ``batch``, checked; filtered by ``layers``."""
         assert self.attention_fn is not None
-        returned = self.attention_fn(model, batch.first if batch.plain else batch)
-        if not isinstance(returned, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, Tensor) and v.ndim == 4
-            for k, v in returned.items()
-        ):
-            raise TypeError(
-                f"{_OWNER}: `attention_fn` must return {{layer_name: weights [N, H, L, S]}}, got "
-                f"{_describe(returned)}."
-            )
-        unknown = [name for name in self.layers or () if name not in returned]
-        if unknown:
-            raise ValueError(
-                f"{_OWNER}: `layers` names {unknown}, which `attention_fn` does not return; "
-                f"it returns: {list(returned)}."
-            )
-        return {k: v.detach() for k, v in returned.items() if k in (self.layers or returned)}
+        inputs = batch.first if batch.plain else batch
+        return call_attention_fn(self.attention_fn, model, inputs, self.layers, _OWNER)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch = self.probe.batch.map(Tensor.clone, extra=True)
@@ -260,12 +243,3 @@ def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:
         "weights": weights[kept].float().cpu().clone(),
         "entropy": attention_entropy(weights).cpu(),
     }
-
-
-def _describe(value: Any) -> str:
-    """A short description of what ``attention_fn`` returned, for error messages."""
-    if not isinstance(value, Mapping):
-        return type(value).__name__
-    items = list(value.items())[:4]
-    shown = (f"{k!r}: {getattr(v, 'shape', type(v).__name__)}" for k, v in items)
-    return "{" + ", ".join(shown) + "}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
@@ -12,10 +12,12 @@ from torch import Tensor, nn
 from lightning_xai.capture.adapters import AttentionAdapter, find_attention_layers
 from lightning_xai.inputs import ModelInputs
 
-__all__ = ["capture_attention", "recording"]
+__all__ = ["AttentionFn", "call_attention_fn", "capture_attention", "recording"]
 
 T = TypeVar("T")
 Layers = Mapping[str, tuple[AttentionAdapter, nn.Module]]
+AttentionFn = Callable[[nn.Module, Any], Mapping[str, Tensor]]
+"""``(model, inputs) -> {layer_name: weights [N, H, L, S]}`` for any other implementation."""
 
 
 @contextmanager
@@ -92,6 +94,46 @@ def capture_attention(
     with recording(model, watched, record), torch.no_grad():
         outputs = call_model(model, inputs)
     return captured, outputs, sorted(set(reused))
+
+
+def call_attention_fn(
+    fn: AttentionFn,
+    model: nn.Module,
+    inputs: Any,
+    layers: Sequence[str] | None = None,
+    owner: str = "AttentionMonitor",
+) -> dict[str, Tensor]:
+    """The weights a user's ``fn(model, inputs)`` returns, checked, detached, and cut to
+    ``layers`` (all when ``None``).
+
+    Raises:
+        TypeError: ``fn`` returned something else than ``{name: [N, H, L, S] tensor}``.
+        ValueError: a name in ``layers`` is not returned; the message lists those returned.
+    """
+    returned = fn(model, inputs)
+    if not isinstance(returned, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) and v.ndim == 4 for k, v in returned.items()
+    ):
+        raise TypeError(
+            f"{owner}: `attention_fn` must return {{layer_name: weights [N, H, L, S]}}, got "
+            f"{_describe(returned)}."
+        )
+    unknown = [name for name in layers or () if name not in returned]
+    if unknown:
+        raise ValueError(
+            f"{owner}: `layers` names {unknown}, which `attention_fn` does not return; it "
+            f"returns: {list(returned)}."
+        )
+    return {k: v.detach() for k, v in returned.items() if layers is None or k in layers}
+
+
+def _describe(value: Any) -> str:
+    """A short description of what ``attention_fn`` returned, for error messages."""
+    if not isinstance(value, Mapping):
+        return type(value).__name__
+    items = list(value.items())[:4]
+    shown = (f"{k!r}: {getattr(v, 'shape', type(v).__name__)}" for k, v in items)
+    return "{" + ", ".join(shown) + "}"
 
 
 def call_model(model: nn.Module, inputs: Any) -> Any:
