@@ -26,11 +26,13 @@ ROOT = "xai"
 # multi-input model; layer names hold dots, never slashes.
 _FIELDS = {
     "k": r"\d+",
+    "head": r"\d+",
     "method": r"[^/]+(?:/[^/]+)?",
     "input": r"[^/]+",
     "what": r"[^/]+(?:/[^/]+)*",  # a method, ``<metric>/<method>``, ``run``, ``probe``...
 }
 _DEFAULT_FIELD = r"[^/]+"
+_INTS = ("k", "head")  # fields parsed back as ints
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class TagKind:
         found = self.pattern.match(tag)
         if found is None:
             return None
-        return {k: int(v) if k == "k" else v for k, v in found.groupdict().items()}
+        return {k: int(v) if k in _INTS else v for k, v in found.groupdict().items()}
 
 
 # Most specific first: parse_tag returns the first kind that matches.
@@ -92,6 +94,8 @@ _TABLE = {
     "attention_cls": "xai/attention/{layer}/cls/sample_{k:02d}",
     "attention": "xai/attention/{layer}/sample_{k:02d}",
     "attention_entropy": "xai/attention/{layer}/entropy",
+    "attention_head_entropy": "xai/attention/{layer}/entropy/head_{head:02d}",
+    "attention_model": "xai/attention_model/sample_{k:02d}",
     # FeatureMapMonitor
     "filters": "xai/filters/{layer}",
     "feature_map": "xai/feature_maps/{layer}/sample_{k:02d}",

@@ -200,7 +200,7 @@ def test_configuration_errors_name_the_argument() -> None:
         AttentionMonitor(patch_grid=(4, 0))
     with pytest.raises(ValueError, match=r"'net.head', a Linear .*\['net.attn'\]"):
         _bound(LitClassifier(TinyPatchNet()), layers="net.head")
-    with pytest.raises(MisconfigurationException, match=r"no nn\.MultiheadAttention"):
+    with pytest.raises(MisconfigurationException, match=r"no attention layer to watch"):
         _bound(LitClassifier())
 
 

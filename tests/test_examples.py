@@ -109,6 +109,21 @@ def test_attention_trainer_logs_cls_maps_and_matrices_of_both_layers(tmp_path: P
         assert f"xai/attention/{layer}/cls/sample_01" in images
         assert f"xai/attention/{layer}/entropy" in _tags(log_dir, "scalars")
     assert "xai/attributions/integrated_gradients/sample_01" in images
+    assert "xai/attributions/gradient_attention_rollout/sample_01" in images
+    assert "xai/attention_model/sample_01" in images
+
+
+@pytest.mark.slow
+def test_attention_trainer_with_timm_logs_its_blocks_and_rollouts(tmp_path: Path) -> None:
+    pytest.importorskip("timm")
+    attention.main(
+        ["--smoke", "--num-probes", "2", "--backbone", "timm", "--log-dir", str(tmp_path)]
+    )
+    log_dir = tmp_path / "attention" / "version_0"
+    images = _tags(log_dir)
+    for block in (0, 1):
+        assert f"xai/attention/net.blocks.{block}.attn/cls/sample_01" in images
+    assert "xai/attributions/attention_rollout/sample_01" in images
 
 
 def test_text_trainer_logs_token_strips_tables_and_attention_with_tokens(tmp_path: Path) -> None:

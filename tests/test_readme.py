@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from lightning_xai.methods.captum_catalog import CAPTUM_METHODS
+from lightning_xai.methods.captum_catalog import CAPTUM_METHODS, TRANSFORMER_METHODS
 from lightning_xai.metrics.catalog import BUILTIN_METRICS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -14,7 +14,7 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 
 def test_every_built_in_method_and_metric_is_in_the_readme() -> None:
     # The built-in catalogues, not the live registries: other tests register their own.
-    names = [spec.name for spec in (*CAPTUM_METHODS, *BUILTIN_METRICS)]
+    names = [spec.name for spec in (*CAPTUM_METHODS, *TRANSFORMER_METHODS, *BUILTIN_METRICS)]
     assert len(names) >= 45
     missing = [n for n in names if f"`{n}`" not in README]
     assert not missing, f"README.md does not mention {missing}"

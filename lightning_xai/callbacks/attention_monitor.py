@@ -1,4 +1,4 @@
-"""AttentionMonitor: attention weights of ``nn.MultiheadAttention`` layers on a fixed probe."""
+"""AttentionMonitor: per-head attention weights of a transformer on a fixed probe."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_xai.callbacks.base import ProbeMonitor
-from lightning_xai.capture.attention import capture_attention
+from lightning_xai.capture.adapters import ADAPTERS, AttentionAdapter, find_attention_layers
+from lightning_xai.capture.attention import AttentionFn, call_attention_fn, capture_attention
 from lightning_xai.figures.attention import AttentionPictures
 from lightning_xai.figures.titles import probe_titles
+from lightning_xai.inputs import ModelInputs
 from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import Denormalize
@@ -27,15 +29,17 @@ _OWNER = "AttentionMonitor"
 
 
 class AttentionMonitor(ProbeMonitor):
-    """Draws the per-head attention weights of ``nn.MultiheadAttention`` layers on the probe.
+    """Draws the per-head attention weights of a transformer's layers on the probe.
 
     Attach it to an unchanged ``Trainer``; it needs a validation loop. On global rank zero,
     after every ``every_n_epochs``-th validation epoch (never the sanity check) and after
     ``trainer.validate()`` / ``trainer.test()``, it runs the probe through the model once, with
     grad off and in eval mode, recording each watched layer's per-head weights even where the
-    model asks for none (``nn.TransformerEncoderLayer``), see
-    :func:`~lightning_xai.capture.attention.capture_attention`. It logs at step
-    ``trainer.global_step``:
+    model asks for none, see :func:`~lightning_xai.capture.attention.capture_attention`.
+    Implementations: ``nn.MultiheadAttention`` (PyTorch's encoders, torchvision's ViT),
+    Hugging Face models (the eager implementation and ``output_attentions`` for the pass, the
+    configuration restored), timm's ``Attention`` (weights computed beside the fused kernel),
+    and anything else through ``attention_fn``. It logs at step ``trainer.global_step``:
 
     ==============================================  ===========================================
     tag                                             content
@@ -46,8 +50,11 @@ class AttentionMonitor(ProbeMonitor):
     ``xai/attention/<layer>/cls/sample_<k>``        image inputs: the input beside the attention
                                                     of the CLS query over the patch grid, per
                                                     head and averaged, blended over the image
+    ``xai/attention_model/sample_<k>``              every layer (rows) and head (columns) of
+                                                    sample k in one picture (the model view)
     ``xai/attention/<layer>/entropy``               mean entropy of the attention rows over the
                                                     probe, heads and queries (nats; 0 = focused)
+    ``xai/attention/<layer>/entropy/head_<h>``      the same per head
     ``xai/errors/<layer>``                          failures so far (only once one happened)
     ==============================================  ===========================================
 
@@ -56,10 +63,12 @@ class AttentionMonitor(ProbeMonitor):
     attends over the ``L`` input positions, the tokens' strings (``vocabulary``; ids without
     one), with ``pad_id`` positions left out of the picture; otherwise position numbers. Axes
     longer than ``max_labels`` get no labels. For image inputs ``[N, C, H, W]`` the patch grid
-    is ``patch_grid`` or inferred (one CLS token, then a grid with the image's aspect ratio).
+    is ``patch_grid`` or inferred (a grid with the image's aspect ratio after the CLS token, no
+    token, CLS and a distillation token, or CLS and 4 register tokens).
 
     Args:
-        layers: dotted names of ``nn.MultiheadAttention`` modules; default: every one.
+        layers: dotted names of attention layers; default: every one found (or every name
+            ``attention_fn`` returns).
         samples: positions in the probe whose attention is drawn.
         vocabulary: token strings by id (a list, or a mapping id -> string).
         pad_id: token id of padding, left out of the heat maps.
@@ -68,6 +77,9 @@ class AttentionMonitor(ProbeMonitor):
         denormalize: ``(mean, std)`` or a callable to show image inputs; default: min-max.
         max_labels: axes with more tokens are drawn without labels.
         image_size: image inputs are enlarged (nearest) to at least this many pixels a side.
+        attention_fn: ``(model, inputs) -> {layer_name: weights [N, H, L, S]}`` replaces the
+            hooks, for implementations not listed above; ``inputs`` is the probe's tensor (a
+            :class:`~lightning_xai.inputs.ModelInputs` for several inputs or extra arguments).
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
@@ -95,6 +107,7 @@ class AttentionMonitor(ProbeMonitor):
         denormalize: Denormalize = None,
         max_labels: int = 48,
         image_size: int = 112,
+        attention_fn: AttentionFn | None = None,
         num_probes: int = 16,
         probe_seed: int = 0,
         probe: ProbeSamples | None = None,
@@ -128,12 +141,18 @@ class AttentionMonitor(ProbeMonitor):
                 f"{patch_grid!r}."
             )
         check_count(_OWNER, "image_size", image_size)
+        if attention_fn is not None and not callable(attention_fn):
+            raise TypeError(
+                f"{_OWNER}: `attention_fn` must be a callable (model, inputs) -> "
+                f"{{layer_name: weights [N, H, L, S]}}, got {type(attention_fn).__name__}."
+            )
+        self.attention_fn = attention_fn
         grid = None if patch_grid is None else (int(patch_grid[0]), int(patch_grid[1]))
         self._pictures = AttentionPictures(
             vocabulary, pad_id, query, grid, denormalize, max_labels, image_size, self._warn_once
         )
         self.latest: dict[str, Tensor] = {}
-        self._watched: dict[str, nn.MultiheadAttention] = {}
+        self._watched: dict[str, tuple[AttentionAdapter, nn.Module]] = {}
 
     def _state_key_fields(self) -> dict[str, Any]:
         return {**super()._state_key_fields(), "layers": self.layers, "samples": self.samples}
@@ -142,40 +161,54 @@ class AttentionMonitor(ProbeMonitor):
         return {"attention entropy per layer": chart_pattern("attention_entropy")}
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        found = [n for n, m in pl_module.named_modules() if isinstance(m, nn.MultiheadAttention)]
-        if self.layers is None and not found:
+        if self.attention_fn is not None:
+            return  # its names are checked on the probe, see _check_probe
+        found = find_attention_layers(pl_module)
+        if not found:
+            kinds = ", ".join(adapter.name for adapter in ADAPTERS)
             raise MisconfigurationException(
-                f"AttentionMonitor: {type(pl_module).__name__} has no nn.MultiheadAttention "
-                "layer to watch; remove the callback."
+                f"{_OWNER}: {type(pl_module).__name__} has no attention layer to watch ({kinds}); "
+                "pass `attention_fn=` for another implementation, or remove the callback."
             )
-        watched = {}
-        for name in self.layers or found:
-            try:
-                module = pl_module.get_submodule(name)
-            except AttributeError:
-                module = None
-            if not isinstance(module, nn.MultiheadAttention):
-                what = "not a submodule" if module is None else f"a {type(module).__name__}"
+        for name in self.layers or ():
+            if name not in found:
+                try:
+                    what = f"a {type(pl_module.get_submodule(name)).__name__}"
+                except AttributeError:
+                    what = "not a submodule"
                 raise ValueError(
-                    f"AttentionMonitor: `layers` names {name!r}, {what} of "
-                    f"{type(pl_module).__name__}; MultiheadAttention layers: {found}."
+                    f"{_OWNER}: `layers` names {name!r}, {what} of {type(pl_module).__name__}; "
+                    f"its attention layers: {list(found)}."
                 )
-            watched[name] = module
-        self._watched = watched
+        self._watched = {name: found[name] for name in self.layers or found}
+
+    def _check_probe(self, pl_module: pl.LightningModule) -> None:
+        if self.attention_fn is not None:
+            self._call_attention_fn(pl_module, self.probe.batch.head(1))
+
+    def _call_attention_fn(self, model: nn.Module, batch: ModelInputs) -> dict[str, Tensor]:
+        assert self.attention_fn is not None
+        inputs = batch.first if batch.plain else batch
+        return call_attention_fn(self.attention_fn, model, inputs, self.layers, _OWNER)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch = self.probe.batch.map(Tensor.clone, extra=True)
         inputs = batch.first
         samples = [k for k in self.samples if k < inputs.shape[0]]
-        captured, outputs, reused = capture_attention(
-            pl_module, self._watched, batch, lambda weights: _summarise(weights, samples)
-        )
+        if self.attention_fn is None:
+            captured, outputs, reused = capture_attention(
+                pl_module, self._watched, batch, lambda weights: _summarise(weights, samples)
+            )
+        else:
+            returned = self._call_attention_fn(pl_module, batch)
+            captured = {name: _summarise(w, samples) for name, w in returned.items()}
+            outputs, reused = None, []
         for name in reused:
             self._warn_once(
                 f"reused-{name}",
                 f"layer {name!r} runs more than once per forward; its first call is shown.",
             )
-        for name in self._watched:
+        for name in self._watched if self.attention_fn is None else ():
             if name not in captured:
                 self._warn_once(
                     f"ran-{name}",
@@ -190,16 +223,24 @@ class AttentionMonitor(ProbeMonitor):
         titles = {k: everyone[k] for k in samples}
         writer = self.writer
         for name, capture in captured.items():
-            writer.add_scalar(TAGS["attention_entropy"](layer=name), capture["entropy"], step)
-            weights = capture["weights"]
+            entropy = capture["entropy"]
+            writer.add_scalar(TAGS["attention_entropy"](layer=name), float(entropy.mean()), step)
+            for head, value in enumerate(entropy.tolist()):
+                tag = TAGS["attention_head_entropy"](layer=name, head=head)
+                writer.add_scalar(tag, value, step)
             log = self._pictures.log
-            writer.submit(partial(log, writer, step, name, weights, cpu, samples, titles))
+            writer.submit(
+                partial(log, writer, step, name, capture["weights"], cpu, samples, titles)
+            )
+        drawn = {name: capture["weights"] for name, capture in captured.items()}
+        view = self._pictures.log_model_view
+        writer.submit(partial(view, writer, step, drawn, samples, titles))
 
 
 def _summarise(weights: Tensor, samples: list[int]) -> dict[str, Any]:
-    """Keeps the drawn samples' weights on the CPU and the entropy over the whole probe."""
+    """Keeps the drawn samples' weights on the CPU and the entropy per head over the probe."""
     kept = [k for k in samples if k < weights.shape[0]]
     return {
         "weights": weights[kept].float().cpu().clone(),
-        "entropy": float(attention_entropy(weights).mean()),
+        "entropy": attention_entropy(weights).cpu(),
     }

@@ -9,11 +9,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lightning_xai.render import Denormalize, enlarge, render_attribution, titled_row, to_display
+from lightning_xai.render import (
+    Denormalize,
+    enlarge,
+    render_attribution,
+    text_strip,
+    titled_row,
+    to_display,
+)
 from lightning_xai.render.attention import (
     attention_matrix,
     cls_attention_maps,
     infer_patch_grid,
+    model_view,
     upsample_maps,
 )
 from lightning_xai.render.tokens import Vocabulary, token_labels
@@ -76,6 +84,29 @@ class AttentionPictures:
         if inputs.ndim == 4:
             self._log_cls_maps(sink, step, name, weights, inputs, samples, titles)
 
+    def log_model_view(
+        self,
+        sink: Sink,
+        step: int,
+        weights: dict[str, Tensor],
+        samples: list[int],
+        titles: dict[int, str],
+    ) -> None:
+        """Writes every layer and head of each drawn sample in one picture (CPU tensors).
+
+        Args:
+            sink: where to write.
+            step: the step to log at.
+            weights: layer name -> the drawn samples' attention ``[S, H, L, S_keys]``.
+            samples: the probe positions of the rows of each layer's weights.
+            titles: position -> title strip.
+        """
+        for j, k in enumerate(samples):
+            names = [name for name, w in weights.items() if j < w.shape[0]]
+            if names:
+                picture = model_view([weights[name][j] for name in names], names)
+                sink.add_image(TAGS["attention_model"](k=k), _with_title(picture, titles[k]), step)
+
     def _axes(
         self, sample: Tensor, num_queries: int, num_keys: int
     ) -> tuple[Tensor, Tensor, list[str] | None, list[str] | None]:
@@ -125,6 +156,11 @@ class AttentionPictures:
             tiles = enlarge(torch.cat([shown[j : j + 1], blended]), self.image_size)
             panel = titled_row(list(tiles), headers, titles[k])
             sink.add_image(TAGS["attention_cls"](layer=name, k=k), panel, step)
+
+
+def _with_title(picture: Tensor, title: str) -> Tensor:
+    """``picture [3, H, W]`` under a one-line title strip."""
+    return torch.cat([text_strip([title], [picture.shape[2]], gap=0), picture], dim=1)
 
 
 def _size(images: Tensor) -> tuple[int, int]:

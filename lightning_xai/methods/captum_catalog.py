@@ -1,4 +1,5 @@
-"""Every Captum attribution algorithm in the registry, plus Grad-CAM++, with this library's
+"""Every Captum attribution algorithm in the registry, plus Grad-CAM++ and attention rollout
+(plain and gradient-weighted), with this library's
 defaults. What each needs (layer, neuron, baselines, window, mask, chunking knob) is read off
 Captum's signatures by :meth:`MethodSpec.from_captum`; what the signatures do not say is
 declared here.
@@ -16,6 +17,7 @@ from typing import Any
 
 from captum import attr
 
+from lightning_xai.methods.attention_rollout import AttentionRollout, GradientAttentionRollout
 from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
 from lightning_xai.methods.registry import MethodSpec, register_method
 
@@ -25,6 +27,7 @@ __all__ = [
     "LAYER_CONDUCTANCE_ROWS",
     "NOISE_TUNNEL_ROWS",
     "PERTURBATION_ROWS",
+    "TRANSFORMER_METHODS",
 ]
 
 # Measured (bench/README.md): 128 rows per pass was the best or within ~10% of it for the path,
@@ -102,4 +105,11 @@ _ENTRIES: tuple[tuple[type, dict[str, Any]], ...] = (
 CAPTUM_METHODS: tuple[MethodSpec, ...] = tuple(
     register_method(MethodSpec.from_captum(algorithm, **declared), overwrite=True)
     for algorithm, declared in _ENTRIES
+)
+
+# Transformers only (they need attention layers): a score per token, or a map over the patch
+# grid that the monitor upsamples to the image like a layer attribution.
+TRANSFORMER_METHODS: tuple[MethodSpec, ...] = tuple(
+    register_method(MethodSpec.from_captum(algorithm, output="layer"), overwrite=True)
+    for algorithm in (AttentionRollout, GradientAttentionRollout)
 )

@@ -10,9 +10,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_xai.render.colormaps import apply_colormap
+from lightning_xai.render.panel import titled_row
 from lightning_xai.render.tokens import LINE_HEIGHT, text_tile
 
-__all__ = ["attention_matrix", "cls_attention_maps", "infer_patch_grid", "upsample_maps"]
+__all__ = [
+    "PREFIX_TOKENS",
+    "attention_matrix",
+    "cls_attention_maps",
+    "infer_patch_grid",
+    "model_view",
+    "upsample_maps",
+]
+
+PREFIX_TOKENS = (1, 0, 2, 5)
+"""Tokens before the patches that :func:`infer_patch_grid` tries, in order: CLS; none; CLS and
+a distillation token (DeiT); CLS and four register tokens (timm's ``*_reg4`` ViTs)."""
 
 
 def attention_matrix(
@@ -86,21 +98,50 @@ def cls_attention_maps(weights: Tensor, grid: tuple[int, int], query: int = 0) -
 
 
 def infer_patch_grid(num_keys: int, image_size: tuple[int, int]) -> tuple[int, int] | None:
-    """``(rows, cols)`` of a patch grid for ``num_keys`` keys: one prefix token (CLS) and a
-    grid with the image's aspect ratio, or all keys as patches; ``None`` when neither fits.
+    """``(rows, cols)`` of a patch grid for ``num_keys`` keys: a grid with the image's aspect
+    ratio after one of :data:`PREFIX_TOKENS` prefix tokens; ``None`` when none fits.
 
     Example:
-        >>> infer_patch_grid(17, (28, 28))
-        (4, 4)
+        >>> infer_patch_grid(17, (28, 28)), infer_patch_grid(21, (32, 32))
+        ((4, 4), (4, 4))
     """
     height, width = image_size
-    for patches in (num_keys - 1, num_keys):
+    for prefix in PREFIX_TOKENS:
+        patches = num_keys - prefix
         rows = round(math.sqrt(max(patches, 0) * height / width))
         cols = patches // rows if rows else 0
         # A grid of whole patches whose shape matches the image's to within one patch.
         if rows and rows * cols == patches and abs(cols * height - rows * width) < max(image_size):
             return rows, cols
     return None
+
+
+def model_view(per_layer: Sequence[Tensor], names: Sequence[str], size: int = 64) -> Tensor:
+    """Every layer and head of one sample in one picture (BertViz's model view): a row per
+    layer, a thumbnail per head (each scaled by its maximum, ``size`` pixels a side).
+
+    Args:
+        per_layer: ``[H, L, S]`` per layer.
+        names: the layers' names, one title line per row.
+        size: pixels per thumbnail side.
+
+    Returns:
+        ``[3, H, W]`` float in [0, 1].
+
+    Example:
+        >>> model_view([torch.full((2, 3, 3), 1 / 3)] * 2, ["a", "b"], 16).shape[0]
+        3
+    """
+    rows = []
+    for weights, name in zip(per_layer, names, strict=True):
+        tiles = [
+            F.interpolate(attention_matrix(head)[None], size=(size, size), mode="nearest")[0]
+            for head in weights
+        ]
+        rows.append(titled_row(tiles, [f"head {h}" for h in range(len(tiles))], name))
+    width = max(row.shape[2] for row in rows)
+    padded = [F.pad(row, (0, width - row.shape[2], 0, 4), value=1.0) for row in rows]
+    return torch.cat(padded, dim=1)
 
 
 def upsample_maps(maps: Tensor, size: tuple[int, int]) -> Tensor:
