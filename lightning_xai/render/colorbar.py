@@ -16,6 +16,7 @@ NEGLIGIBLE = 1e-8
 """A map whose largest |attribution| is below this fraction of its sample's largest |output|
 is drawn flat and marked ``~0``: stretched to full contrast it would show rounding noise."""
 _BAND = 6
+_LONGEST = "-8.8e-88"  # the widest value format_value writes
 _FLAT = 0.85  # the grey of a negligible map's bar
 
 
@@ -43,7 +44,8 @@ def colorbar(name: str, low: float, high: float, width: int, size: int = 10) -> 
         low: the value of the colormap's first colour.
         high: the value of its last colour.
         width: pixels across.
-        size: the largest font size of the values (each is fitted into half the width).
+        size: the largest font size of the values; one size for every bar this wide, the
+            one at which the longest value (``-8.8e-88``) fits half the width.
 
     Returns:
         ``[3, size + 11, width]`` float in [0, 1]: one white row, the band, the values.
@@ -54,8 +56,8 @@ def colorbar(name: str, low: float, high: float, width: int, size: int = 10) -> 
     """
     band = apply_colormap(torch.linspace(0, 1, width).reshape(1, 1, width), name)[0]
     half = width // 2
-    left = text_line(format_value(low), half, size, align="left")
-    right = text_line(format_value(high), width - half, size, align="right")
+    left = text_line(format_value(low), half, size, "left", _LONGEST)
+    right = text_line(format_value(high), width - half, size, "right", _LONGEST)
     return _stack(band, torch.cat([_tensor(left), _tensor(right)], dim=2))
 
 

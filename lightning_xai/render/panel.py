@@ -12,6 +12,7 @@ from torch import Tensor
 
 __all__ = [
     "CARD_WIDTH",
+    "fit_size",
     "hstack",
     "text_line",
     "text_strip",
@@ -49,18 +50,25 @@ def title_size(width: int) -> int:
     return min(_MAX_SIZE, max(_SIZE, round(_SIZE * width / CARD_WIDTH)))
 
 
+def fit_size(text: str, width: int, size: int = _SIZE) -> int:
+    """The largest font size up to ``size`` (at least 8) at which ``text`` fits ``width``."""
+    for smaller in range(size, _MIN_SIZE, -1):
+        if _font(smaller).getlength(text) + 4 <= width:
+            return smaller
+    return _MIN_SIZE
+
+
 @lru_cache(maxsize=1024)
-def text_line(text: str, width: int, size: int = _SIZE, align: str = "left") -> np.ndarray:
+def text_line(
+    text: str, width: int, size: int = _SIZE, align: str = "left", fit: str | None = None
+) -> np.ndarray:
     """One line of dark text on white, ``[size + 4, width]`` uint8 (255 is white).
 
     The text gets the largest font up to ``size`` (at least 8) that fits ``width``; beyond
-    that it is cut. ``align`` is ``"left"``, ``"center"`` or ``"right"``.
+    that it is cut. ``align`` is ``"left"``, ``"center"`` or ``"right"``; ``fit``: the text
+    whose fit decides the font instead (lines of one size for texts of different lengths).
     """
-    font = _font(size)
-    for smaller in range(size, _MIN_SIZE - 1, -1):
-        font = _font(smaller)
-        if font.getlength(text) + 4 <= width:
-            break
+    font = _font(fit_size(text if fit is None else fit, width, size))
     used = int(font.getlength(text))
     left = {"left": 2, "center": (width - used) // 2, "right": width - used - 2}[align]
     canvas = Image.new("L", (width, size + 4), color=255)
