@@ -16,6 +16,7 @@ from typing import Any
 
 from captum import attr
 
+from lightning_xai.methods.conductance import LayerConductance
 from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
 from lightning_xai.methods.registry import MethodSpec, register_method
 
@@ -82,7 +83,7 @@ _ENTRIES: tuple[tuple[type, dict[str, Any]], ...] = (
     # and perturbations_per_eval > 1 here: its default stays Captum's 1.
     (attr.LayerFeatureAblation, {}),
     (attr.InternalInfluence, _STEPS),
-    (attr.LayerConductance, {"default_chunk": LAYER_CONDUCTANCE_ROWS}),
+    (LayerConductance, {"default_chunk": LAYER_CONDUCTANCE_ROWS}),
     (attr.LayerGradientXActivation, {}),
     (attr.LayerActivation, {}),
     # neuron attribution
