@@ -20,8 +20,10 @@ from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
 from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
+from lightning_xai.methods.grouping import in_groups
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
+from lightning_xai.methods.threads import ThreadTuner
 
 __all__ = ["ConfiguredMethod"]
 
@@ -123,6 +125,7 @@ class ConfiguredMethod:
         self._algorithm: Any = None
         self._reused: dict[str, int] = {}
         self.tuner: ChunkTuner | None = None
+        self.threads: ThreadTuner | None = None
 
     def _check_option_types(self, key: str, baselines: BaselineSpec) -> None:
         if self.layer_name is not None:
@@ -187,6 +190,7 @@ class ConfiguredMethod:
         self._model = model
         self._reused = {}
         self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
+        self.threads = ThreadTuner.of(model)
         self._calibrate = calibrate
         if self.spec.needs_layer:
             self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
@@ -253,15 +257,34 @@ class ConfiguredMethod:
             np.random.seed(torch.initial_seed() % 2**32)
         rewrite = per_call_copies(self._model, self._reused) if self._reused else nullcontext()
 
-        def run(rows: int | None) -> Tensor | tuple[Tensor, ...]:
+        def run(rows: int | None) -> Any:
             with rewrite:
-                chunks = self._chunks(rows, batch.size, kwargs)
-                return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
+                if rows is not None and rows < batch.size and self._splittable:
+                    return in_groups(self._attribute, batch, kwargs, rows)
+                return self._attribute(batch, kwargs, rows)
 
         rows = self._rows(batch, kwargs)
-        if rows is None or self.tuner is None:
-            return run(rows)
-        return with_oom_retry(run, rows, lambda: self.tuner.shrink(first))
+        threads = self.threads.pinned(self._model, self.key) if self.threads else nullcontext()
+        with threads:
+            if rows is None or self.tuner is None:
+                return run(rows)
+            return with_oom_retry(run, rows, lambda: self.tuner.shrink(first))
+
+    def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
+        """One Captum call over ``batch`` with ``rows`` rows per pass."""
+        chunks = self._chunks(rows, batch.size, kwargs)
+        return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
+
+    @property
+    def _splittable(self) -> bool:
+        """Whether the probe may be explained in groups of samples (fewer rows per pass than
+        samples): each sample's attribution depends on it alone and no random draw is
+        shared (not the SHAP family's baseline distributions, not FeaturePermutation)."""
+        spec = self.spec
+        return (
+            not (spec.random or spec.needs_batch or self.noise_tunnel)
+            and spec.baselines != "required"
+        )
 
     def _rows(self, batch: ModelInputs, kwargs: dict[str, Any]) -> int | None:
         """Rows per forward pass this call: measured, or the default; ``None`` when the user
@@ -275,12 +298,15 @@ class ConfiguredMethod:
         if default is None or self.tuner is None:  # no knob, or Captum's own default is kept
             return None
         key = tuple(batch.first.shape)
-        if key not in self.tuner.choices:
-            if self._calibrate and self._model is not None and batch.plain:
+        if key not in self.tuner.choices and self._model is not None:
+            if self._calibrate and batch.plain:
                 steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
                 return self.tuner.rows(self._model, batch.first, batch.size * steps)
-            self.tuner.choices[key] = default
-        return self.tuner.choices[key]
+            try:
+                self.tuner.sized(self._model, batch.first, batch.head(1))
+            except Exception:  # e.g. one row through BatchNorm in train mode: the default
+                self.tuner.choices[key] = default
+        return self.tuner.choices.get(key, default)
 
     def _chunks(self, rows: int | None, n: int, kwargs: dict[str, Any]) -> dict[str, int]:
         """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where
