@@ -264,8 +264,8 @@ class ConfiguredMethod:
                 return self._attribute(batch, kwargs, rows)
 
         rows = self._rows(batch, kwargs)
-        threads = self.threads.pinned(self._model, self.key) if self.threads else nullcontext()
-        with threads:
+        model, tuner = self._model, self.threads
+        with tuner.pinned(model, self.key) if tuner and model is not None else nullcontext():
             if rows is None or self.tuner is None:
                 return run(rows)
             return with_oom_retry(run, rows, lambda: self.tuner.shrink(first))
