@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -103,3 +105,21 @@ def test_training_threads_untouched_by_monitor_runs(tmp_path, two_threads) -> No
     )
     assert monitor.methods[0].threads.trials >= 1
     assert set(seen.seen) == {2} and torch.get_num_threads() == 2
+
+
+def test_a_trial_is_due_when_the_load_changes_the_way_that_favours_the_other_count() -> None:
+    def marks(per_row: float) -> list[tuple[float, int]]:
+        now = time.perf_counter() - 10 * per_row * 4
+        return [(now + i * per_row * 4, 4) for i in range(10)]
+
+    tuner = ThreadTuner()
+    tuner._remember("k", marks(0.01), trial=False, threads=2)
+    tuner._remember("k", marks(0.01), trial=False, threads=2)
+    assert "k" not in tuner._due
+    tuner._remember("k", marks(0.05), trial=False, threads=2)  # busy: try one thread
+    assert "k" in tuner._due
+    tuner._due.clear()
+    tuner._remember("k", marks(0.2), trial=False, threads=1)  # busier on one: stay
+    assert "k" not in tuner._due
+    tuner._remember("k", marks(0.05), trial=False, threads=1)  # quiet again: try all
+    assert "k" in tuner._due

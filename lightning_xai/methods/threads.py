@@ -28,8 +28,8 @@ class ThreadTuner:
     other count (1 or the caller's), the third at the current one, and the other count is
     kept if it was 10% faster per row, for the rest of the call and the calls after. A trial
     is due on the first call per ``key``, every ``every`` calls, and after a call whose
-    passes ran more than ``change`` times slower or faster per row than the last (the
-    machine's load changed).
+    passes ran ``change`` times slower per row than the last on all threads, or ``change``
+    times faster on one (the machine's load changed).
     Calls of fewer than four passes use the current choice. The caller's thread count is
     restored on exit, also after an error; other threads (the training's, a writer's) are
     not touched: ``torch.set_num_threads`` acts on the calling thread's pool.
@@ -101,11 +101,15 @@ class ThreadTuner:
         finally:
             handle.remove()
             torch.set_num_threads(before)
-        self._remember(key, marks, trial)
+        self._remember(key, marks, trial, self.choice or before)
 
-    def _remember(self, key: Hashable, marks: list[tuple[float, int]], trial: bool) -> None:
-        """Per-row time of this call's steady passes (not the first, not a trial's); a change
-        beyond ``change`` makes the next call try again."""
+    def _remember(
+        self, key: Hashable, marks: list[tuple[float, int]], trial: bool, threads: int
+    ) -> None:
+        """Per-row time of this call's steady passes (not the first, not a trial's). The next
+        call tries again when the passes got ``change`` times slower on all threads (the
+        machine got busy) or ``change`` times faster on one (it got quiet); a trial the other
+        way would cost most when it is least likely to win."""
         marks = [*marks, (time.perf_counter(), 0)]
         steady = range(4 if trial else 1, len(marks) - 1)
         if not steady:
@@ -113,7 +117,11 @@ class ThreadTuner:
         now = statistics.median(_per_row(marks, i) for i in steady)
         last = self._per_row.get(key)
         self._per_row[key] = now
-        if last is not None and not 1 / self.change <= now / last <= self.change:
+        if last is None:
+            return
+        if (threads > 1 and now > last * self.change) or (
+            threads == 1 and now < last / self.change
+        ):
             self._due.add(key)
 
 
