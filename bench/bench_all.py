@@ -199,9 +199,9 @@ def phase(busy: bool, args: argparse.Namespace) -> list[Figure]:
         figures.append(("load average at start", load(), ""))
         for name, run in (
             ("ig", lambda: ig_settings(args.repeats)),
-            ("methods", lambda: methods(args.repeats, args.resnet)),
-            ("scaling", lambda: scaling(max(2, args.repeats - 1))),
             ("steps", lambda: step_speed(args.pairs)),
+            ("scaling", lambda: scaling(max(2, args.repeats - 1))),
+            ("methods", lambda: methods(args.repeats, args.resnet)),
         ):
             if name in args.figures:
                 start = time.perf_counter()
@@ -220,8 +220,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="pairs for the step-speed figure")
     parser.add_argument("--resnet", action="store_true", help="also ResNet-18 in figure 2")
     parser.add_argument("--phases", nargs="+", default=["quiet", "busy"], choices=["quiet", "busy"])
-    parser.add_argument("--figures", nargs="+", default=["ig", "methods", "scaling", "steps"],
-                        choices=["ig", "methods", "scaling", "steps"])  # fmt: skip
+    parser.add_argument("--figures", nargs="+", default=["ig", "steps", "scaling", "methods"],
+                        choices=["ig", "steps", "scaling", "methods"])  # fmt: skip
     args = parser.parse_args()
     print(f"# {machine()}; {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M UTC')}")
     results = {p: phase(p == "busy", args) for p in args.phases}
