@@ -1,6 +1,6 @@
 """Wall-time overhead of the default monitors on a realistic fit.
 
-    python -m bench.bench_overhead [--samples 60000] [--epochs 3] [--repeats 2]
+    python -m bench.bench_overhead [--samples 60000] [--epochs 3] [--repeats 5]
 
 Seed 000's ConvNet fitted on 60,000 28x28 samples (scikit-learn's digits upsampled and
 jittered to MNIST size and count; no download) for 3 epochs, batch 32, with and without
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 import warnings
@@ -73,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=60_000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     train, val = mnist_sized(args.samples)
@@ -88,9 +89,12 @@ def main() -> None:
     print("with monitors:    " + ", ".join(f"{t:.1f} s" for t in monitored))
     print(f"# load average after: {os.getloadavg()}")
     overhead = min(monitored) / min(plain) - 1
-    paired = sum(m / p for m, p in zip(monitored, plain, strict=True)) / len(plain) - 1
+    ratios = [m / p for m, p in zip(monitored, plain, strict=True)]
+    paired = statistics.mean(ratios) - 1
+    spread = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
     print(f"overhead (best of each): {overhead * 100:+.1f} %")
-    print(f"overhead (mean of paired ratios): {paired * 100:+.1f} %")
+    print(f"paired ratios: {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"overhead (mean of paired ratios): {paired * 100:+.1f} % +- {spread * 100:.1f} % (sd)")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def main() -> None:
     )
     free = SizeFreeNet().eval()
     sized = bound(free, METHODS[:3])
-    inputs = {s: torch.randn(16, 1, s, s) for s in (28, 56, 112)}
+    inputs = {s: torch.randn(16, 1, s, s) for s in (28, 56, 112, 224)}
     table(
         "input size (SizeFreeNet, 16 probes; IG n_steps=50, Saliency, LayerGradCam)",
         {f"1x{s}x{s}": (lambda x=x: monitor_run(free, x, sized)) for s, x in inputs.items()},

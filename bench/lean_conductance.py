@@ -10,6 +10,9 @@ layer output, asks autograd for one gradient per row (``torch.unbind``) and conc
 scaled inputs per batch. ``lean`` below evaluates every point once (the last point of a batch
 is kept for the next batch's first difference) with one ``sum()`` as the gradient root; it
 gives the same attribution (checked against Captum with ``allclose``).
+
+Since issue 18 the library's own LayerConductance (``lightning_xai/methods/conductance.py``)
+is this prototype with Captum's whole option surface, and "monitor" below runs it.
 """
 
 from __future__ import annotations

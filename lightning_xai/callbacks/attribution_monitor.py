@@ -106,9 +106,9 @@ class AttributionMonitor(ProbeMonitor):
         output_transform: for models that return a dict or a tuple: a callable picking the
             scores to explain, e.g. ``lambda out: out["logits"]``.
         calibrate_chunks: measure the rows per forward pass on the first run per input
-            shape (``True``), or use the defaults measured on CPUs (``False``; see
-            bench/README.md). Default ``None``: measure on CUDA devices only. Out-of-memory
-            errors halve the rows and retry either way.
+            shape (``True``), or size them by the bytes of the widest layer output per row
+            (``False``; see bench/README.md). Default ``None``: measure on CUDA devices only.
+            Out-of-memory errors halve the rows and retry either way.
         metrics: quality metrics per method: names or name -> options (each also takes
             ``every_n_epochs``), see :class:`~lightning_xai.metrics.MetricRunner` and
             :func:`~lightning_xai.metrics.list_metrics`.

@@ -4,8 +4,11 @@ defaults. What each needs (layer, neuron, baselines, window, mask, chunking knob
 Captum's signatures by :meth:`MethodSpec.from_captum`; what the signatures do not say is
 declared here.
 
-Chunk sizes were measured on a 2-core CPU (bench/README.md, "Method chunk sizes") and are
-given in rows (inputs) per forward pass: ``internal_batch_size`` counts rows; with a probe of
+Chunk sizes are normally sized by the bytes of the model's widest layer output per row
+(:meth:`~lightning_xai.methods.chunking.ChunkTuner.sized`); the rows below, measured on a
+2-core CPU (bench/README.md, "Method chunk sizes"), are the fallback when that measurement
+fails and say which methods have a knob. They are given in rows (inputs) per forward pass:
+``internal_batch_size`` counts rows; with a probe of
 N samples ``perturbations_per_eval`` becomes ``max(1, rows // N)`` (Lime and KernelShap explain
 one sample at a time: ``rows``), and NoiseTunnel's ``nt_samples_batch_size``
 ``max(1, NOISE_TUNNEL_ROWS // N)`` (at most ``nt_samples``).
@@ -18,13 +21,13 @@ from typing import Any
 from captum import attr
 
 from lightning_xai.methods.attention_rollout import AttentionRollout, GradientAttentionRollout
+from lightning_xai.methods.conductance import LayerConductance
 from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
 from lightning_xai.methods.registry import MethodSpec, register_method
 
 __all__ = [
     "CAPTUM_METHODS",
     "GRADIENT_ROWS",
-    "LAYER_CONDUCTANCE_ROWS",
     "NOISE_TUNNEL_ROWS",
     "PERTURBATION_ROWS",
     "TRANSFORMER_METHODS",
@@ -36,13 +39,6 @@ __all__ = [
 # Captum's defaults there (all rows at once; one perturbation per pass) were 1.4-10x slower.
 GRADIENT_ROWS = 128
 """Rows per forward+backward of the path methods (``internal_batch_size``)."""
-# LayerConductance differences consecutive steps, so Captum's internal batches overlap by one
-# step: with s = rows // N steps per pass it evaluates about 51 * (s / (s - 1)) points instead of
-# 51 (N = 32 at 128 rows: 67 points, +31%). Larger passes cut that; 192 rows measured 5-15%
-# faster than 128 on the ConvNet (16 and 32 probes) and the ResNet-18 (bench/README.md,
-# "Each method against its floor").
-LAYER_CONDUCTANCE_ROWS = 192
-"""Rows per forward+backward of LayerConductance (``internal_batch_size``)."""
 PERTURBATION_ROWS = 128
 """Rows per forward of the perturbation family (forward only: no activations kept)."""
 NOISE_TUNNEL_ROWS = 128
@@ -85,7 +81,7 @@ _ENTRIES: tuple[tuple[type, dict[str, Any]], ...] = (
     # and perturbations_per_eval > 1 here: its default stays Captum's 1.
     (attr.LayerFeatureAblation, {}),
     (attr.InternalInfluence, _STEPS),
-    (attr.LayerConductance, {"default_chunk": LAYER_CONDUCTANCE_ROWS}),
+    (LayerConductance, _STEPS),  # ours: each point of the path evaluated once
     (attr.LayerGradientXActivation, {}),
     (attr.LayerActivation, {}),
     # neuron attribution

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ChunkTuner", "is_out_of_memory", "with_oom_retry"]
+__all__ = ["ChunkTuner", "is_out_of_memory", "widest_layer_bytes", "with_oom_retry"]
 
 _MAX_ROWS = 1024
+# Bytes of the widest layer output per pass: 8 MiB gives the seed ConvNet (28x28: 72 KiB per
+# row) its measured best of ~128 rows and keeps large inputs in cache (bench/README.md,
+# "Scaling"): rows per pass shrink as pixels grow, so the cost per row stays linear.
+CHUNK_BYTES = 8 * 2**20
 _OOM_MESSAGES = ("out of memory", "CUDA error: out of memory")
 
 
@@ -44,6 +49,16 @@ class ChunkTuner:
         key = tuple(inputs.shape)
         if key not in self.choices:
             self.choices[key] = self._calibrate(model, inputs, work_rows)
+        return self.choices[key]
+
+    def sized(self, model: nn.Module, inputs: Tensor, run: Callable[[nn.Module], Any]) -> int:
+        """Rows per pass for ``inputs [N, ...]`` from the bytes of the model's widest layer
+        output per row (:func:`widest_layer_bytes`, measured once per input shape): at most
+        :data:`CHUNK_BYTES` of it per pass, at least one row, at most 1,024."""
+        key = tuple(inputs.shape)
+        if key not in self.choices:
+            per_row = widest_layer_bytes(model, run)
+            self.choices[key] = max(1, min(_MAX_ROWS, CHUNK_BYTES // max(1, per_row)))
         return self.choices[key]
 
     def shrink(self, inputs: Tensor) -> int:
@@ -80,6 +95,28 @@ class ChunkTuner:
                 model(batch)
         _sync(inputs)
         return time.perf_counter() - start
+
+
+def widest_layer_bytes(model: nn.Module, run: Callable[[nn.Module], Any]) -> int:
+    """Bytes of the largest tensor a leaf module of ``model`` outputs during ``run(model)``
+    (a forward of one row, without grad); 0 if none (e.g. a purely functional model)."""
+    widest = 0
+
+    def watch(_m: nn.Module, _args: Any, output: Any) -> None:
+        nonlocal widest
+        first = output[0] if isinstance(output, tuple | list) and output else output
+        if isinstance(first, Tensor):
+            widest = max(widest, first.numel() * first.element_size())
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(watch) for m in leaves]
+    try:
+        with torch.no_grad():
+            run(model)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return widest
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -16,6 +16,7 @@ from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method
 from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
+from lightning_xai.methods.grouping import in_groups
 from lightning_xai.methods.options import (
     NOISE_NAME,
     check_option_types,
@@ -27,6 +28,7 @@ from lightning_xai.methods.options import (
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 from lightning_xai.methods.results import Attribution, Target, on_input_grid
+from lightning_xai.methods.threads import ThreadTuner
 from lightning_xai.methods.windows import default_window, feature_masks, per_input
 
 __all__ = ["ConfiguredMethod"]
@@ -113,6 +115,7 @@ class ConfiguredMethod:
         self._algorithm: Any = None
         self._reused: dict[str, int] = {}
         self.tuner: ChunkTuner | None = None
+        self.threads: ThreadTuner | None = None
 
     # -- setup -----------------------------------------------------------------------------
     def bind(
@@ -135,6 +138,7 @@ class ConfiguredMethod:
         self._model = model
         self._reused = {}
         self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
+        self.threads = ThreadTuner.of(model)
         self._calibrate = calibrate
         if self.spec.needs_layer:
             self.layer = resolve_layer(model, self.layer_name, self.key, self.owner)
@@ -231,13 +235,32 @@ class ConfiguredMethod:
 
         def run(rows: int | None) -> Any:
             with rewrite:
-                chunks = self._chunks(rows, batch.size, kwargs)
-                return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
+                if rows is not None and rows < batch.size and self._splittable:
+                    return in_groups(self._attribute, batch, kwargs, rows)
+                return self._attribute(batch, kwargs, rows)
 
         rows = self._rows(batch, kwargs)
-        if rows is None or tuner is None:
-            return run(rows)
-        return with_oom_retry(run, rows, lambda: tuner.shrink(first))
+        threads = self.threads
+        with threads.pinned(model, self.key) if threads and model is not None else nullcontext():
+            if rows is None or tuner is None:
+                return run(rows)
+            return with_oom_retry(run, rows, lambda: tuner.shrink(first))
+
+    def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
+        """One Captum call over ``batch`` with ``rows`` rows per pass."""
+        chunks = self._chunks(rows, batch.size, kwargs)
+        return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
+
+    @property
+    def _splittable(self) -> bool:
+        """Whether the probe may be explained in groups of samples (fewer rows per pass than
+        samples): each sample's attribution depends on it alone and no random draw is
+        shared (not the SHAP family's baseline distributions, not FeaturePermutation)."""
+        spec = self.spec
+        return (
+            not (spec.random or spec.needs_batch or self.noise_tunnel)
+            and spec.baselines != "required"
+        )
 
     def _rows(self, batch: ModelInputs, kwargs: dict[str, Any]) -> int | None:
         """Rows per forward pass this call: measured, or the default; ``None`` when the user
@@ -251,12 +274,15 @@ class ConfiguredMethod:
         if default is None or self.tuner is None:  # no knob, or Captum's own default is kept
             return None
         key = tuple(batch.first.shape)
-        if key not in self.tuner.choices:
-            if self._calibrate and self._model is not None and batch.plain:
+        if key not in self.tuner.choices and self._model is not None:
+            if self._calibrate and batch.plain:
                 steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
                 return self.tuner.rows(self._model, batch.first, batch.size * steps)
-            self.tuner.choices[key] = default
-        return self.tuner.choices[key]
+            try:
+                self.tuner.sized(self._model, batch.first, batch.head(1))
+            except Exception:  # e.g. one row through BatchNorm in train mode: the default
+                self.tuner.choices[key] = default
+        return self.tuner.choices.get(key, default)
 
     def _chunks(self, rows: int | None, n: int, kwargs: dict[str, Any]) -> dict[str, int]:
         """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where
