@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_xai.callbacks.compat import Callback
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
@@ -29,7 +30,7 @@ _CAPTUM_NOTICES = (
 )
 
 
-class ProbeMonitor(pl.Callback):
+class ProbeMonitor(Callback):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
@@ -24,6 +23,7 @@ from lightning_xai.validators import (
     check_count,
     check_names,
     check_positions,
+    resolve_callable,
 )
 
 __all__ = ["FeatureMapMonitor"]
@@ -79,7 +79,9 @@ class FeatureMapMonitor(ProbeMonitor):
         normalize: ``"tile"`` or ``"layer"``.
         kernel_view: ``"slices"`` or ``"mean"``.
         max_kernel_inputs: input slices drawn per output channel with ``"slices"``.
-        activation: ``Tensor -> Tensor`` applied before the health scalars, or ``None``.
+        activation: ``Tensor -> Tensor`` applied before the health scalars, or ``None``; a
+            string names a function of ``torch`` (default ``"relu"``: ``torch.relu``) or an
+            import path (``"torch.tanh"``), as LightningCLI config files write it.
         tile_size: target tile side in pixels.
         colormap: colormap name for single-channel tiles (e.g. ``"viridis"``); ``None``: grey.
         histograms: log weight and activation histograms.
@@ -106,7 +108,7 @@ class FeatureMapMonitor(ProbeMonitor):
         normalize: str = "tile",
         kernel_view: str = "slices",
         max_kernel_inputs: int = 8,
-        activation: Callable[[Tensor], Tensor] | None = torch.relu,
+        activation: str | Callable[[Tensor], Tensor] | None = "relu",
         tile_size: int = 32,
         colormap: str | None = None,
         histograms: bool = True,
@@ -135,7 +137,10 @@ class FeatureMapMonitor(ProbeMonitor):
         check_count(_OWNER, "tile_size", tile_size)
         check_choice(_OWNER, "normalize", normalize, NORMALIZATIONS)
         check_choice(_OWNER, "kernel_view", kernel_view, KERNEL_VIEWS)
-        check_callable(_OWNER, "activation", activation, "Tensor -> Tensor")
+        resolved: Callable[[Tensor], Tensor] | None = resolve_callable(
+            _OWNER, "activation", activation
+        )
+        check_callable(_OWNER, "activation", resolved, "Tensor -> Tensor")
         if colormap is not None:
             try:
                 lookup_colormap(colormap)
@@ -145,7 +150,7 @@ class FeatureMapMonitor(ProbeMonitor):
         self.normalize = normalize
         self.kernel_view = kernel_view
         self.max_kernel_inputs = max_kernel_inputs
-        self.activation = activation
+        self.activation = resolved
         self.tile_size = tile_size
         self.colormap = colormap
         self.histograms = bool(histograms)
