@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
+from lightning_utilities.core.rank_zero import rank_zero_warn
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
@@ -15,10 +16,13 @@ from lightning_xai.callbacks.compat import Callback
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
-from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
+from lightning_xai.progress import RunProgress
+from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, select_sinks
 from lightning_xai.tags import TAGS
 
 __all__ = ["ProbeMonitor"]
+
+SinksArg = Sequence[Sink] | Callable[[Any], Sequence[Sink]] | None
 
 _ON_ERROR = ("warn", "raise")
 # Captum's notices about what it does on purpose at every call; they say nothing to a user.
@@ -50,6 +54,10 @@ class ProbeMonitor(Callback):
         background_writes: render, encode and write on a background thread (default), so
             the hook returns once the results are on the CPU; flushed at the end of every
             stage and on exceptions.
+        sinks: where to write instead of the default (:func:`~lightning_xai.sinks.select_sinks`:
+            TensorBoard, then the other loggers, then files): a list of
+            :class:`~lightning_xai.sinks.Sink`, or a callable ``trainer -> list of sinks``
+            called once per stage on global rank zero.
     """
 
     _needs_grad: bool = True
@@ -66,6 +74,7 @@ class ProbeMonitor(Callback):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
     ) -> None:
         name = type(self).__name__
         try:
@@ -88,6 +97,13 @@ class ProbeMonitor(Callback):
         self.errors: Counter[str] = Counter()
         self.runs = 0
         self.background_writes = background_writes
+        if not (sinks is None or callable(sinks) or isinstance(sinks, Sequence)):
+            raise TypeError(
+                f"{name}: `sinks` must be a list of sinks, a callable trainer -> sinks, or None, "
+                f"got {type(sinks).__name__}."
+            )
+        self.sinks = sinks
+        self.progress: RunProgress | None = None
         self._writer: BackgroundWriter | None = None
         self._warned: set[str] = set()
 
@@ -125,6 +141,13 @@ class ProbeMonitor(Callback):
                 "`limit_val_batches=0`: no validation runs."
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
+        if trainer.fast_dev_run:
+            self._warn_once(
+                "fast_dev_run",
+                "off under `fast_dev_run`: Lightning runs a single batch there and replaces the "
+                "loggers with a dummy, so nothing would be kept. Run without it to see the "
+                "monitors' output.",
+            )
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -172,7 +195,7 @@ class ProbeMonitor(Callback):
         self._maybe_run(trainer, pl_module)
 
     def _should_run(self, trainer: pl.Trainer) -> bool:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or trainer.fast_dev_run:
             return False
         if trainer.state.fn != "fit":
             return True
@@ -189,13 +212,21 @@ class ProbeMonitor(Callback):
             return
         # The epoch of every logged step, for readers that show epochs (the XAI dashboard).
         self.writer.add_scalar(TAGS["epoch"](), float(trainer.current_epoch), step)
+        failures = sum(self.errors.values())
+        self.progress = RunProgress(type(self).__name__, trainer)
         try:
-            with warnings.catch_warnings(), attribution_guard(pl_module, grad=self._needs_grad):
+            with (
+                warnings.catch_warnings(),
+                attribution_guard(pl_module, grad=self._needs_grad),
+                self.progress.watch(pl_module),
+            ):
                 for message in _CAPTUM_NOTICES:
                     warnings.filterwarnings("ignore", message=message)
                 self._run(trainer, pl_module, step)
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)
+        finally:
+            self.progress.close(step, sum(self.errors.values()) - failures)
         self.runs += 1
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
@@ -203,24 +234,29 @@ class ProbeMonitor(Callback):
 
     # -- faults ----------------------------------------------------------------------------
     def _failed(self, what: str, error: BaseException, step: int) -> None:
-        """Counts, warns and logs ``xai/errors/<what>``; re-raises with ``on_error="raise"``."""
+        """Counts, warns (once per kind of failure) and logs ``xai/errors/<what>``; re-raises
+        with ``on_error="raise"``."""
         if self.on_error == "raise":
             raise error
         self.errors[what] += 1
-        warnings.warn(
-            f"{type(self).__name__}: {what} failed at step {step} "
-            f"({type(error).__name__}: {error}). Training continues; the failure count is "
-            f"logged as `xai/errors/{what}`.",
+        self._warn_once(
+            f"failed-{what}-{type(error).__name__}",
+            f"{what} failed at step {step} ({type(error).__name__}: {error}). Training "
+            f"continues; this warning is shown once, the failure count is logged as "
+            f"`xai/errors/{what}`.",
             RuntimeWarning,
-            stacklevel=2,
         )
         if self._writer is not None:
             self._writer.add_scalar(f"xai/errors/{what}", self.errors[what], step)
 
-    def _warn_once(self, key: str, message: str) -> None:
+    def _warn_once(
+        self, key: str, message: str, category: type[Warning] = UserWarning
+    ) -> None:
+        """Warns once per monitor and ``key``, on global rank zero (Lightning's
+        ``rank_zero_warn``)."""
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
+            rank_zero_warn(f"{type(self).__name__}: {message}", category=category, stacklevel=4)
 
     # -- output --------------------------------------------------------------------------
     @property
@@ -231,28 +267,30 @@ class ProbeMonitor(Callback):
         return self._writer
 
     def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
-        """A sink per TensorBoard logger and per logger with ``log_image``; else a file sink."""
+        """The sinks of this stage (``sinks=``, else :func:`select_sinks`) behind one writer.
+
+        Lightning's loggers are not thread-safe: a :class:`LoggerSink` queues what the writer
+        thread gives it and hands it to its logger when flushed on the training thread.
+        """
         if self._writer is None and not trainer.is_global_zero:
             self._writer = BackgroundWriter([], background=False)  # only rank zero writes
         if self._writer is None:
-            sinks: list[Sink] = []
-            for logger in trainer.loggers:
-                if _is_tensorboard(logger):
-                    sinks.append(TensorBoardSink(logger.experiment, self._chart_layout()))
-                elif callable(getattr(logger, "log_image", None)):
-                    sinks.append(LoggerSink(logger))
-            if not sinks:
-                root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
+            sinks: list[Sink]
+            if self.sinks is None:
+                sinks = select_sinks(trainer, self._chart_layout())
+            elif callable(self.sinks):
+                sinks = list(self.sinks(trainer))
+            else:
+                sinks = list(self.sinks)
+            files = [s for s in sinks if isinstance(s, FileSink)]
+            if self.sinks is None and files:
+                held = [s.kind for s in sinks if isinstance(s, LoggerSink)]
                 self._warn_once(
                     "no-tensorboard",
-                    f"no TensorBoardLogger on the Trainer; writing PNG images and "
-                    f"scalars.jsonl under {root} instead.",
+                    f"no logger on the Trainer takes images ({held or 'no logger'}); writing PNG "
+                    f"images and scalars.jsonl under {files[0].root} too.",
                 )
-                sinks = [FileSink(root)]
-            # Lightning's loggers are not thread-safe (CSVLogger's writer raced with the
-            # training thread's own metrics): with one of them, everything is written inline.
-            inline = any(isinstance(sink, LoggerSink) for sink in sinks)
-            self._writer = BackgroundWriter(sinks, background=self.background_writes and not inline)
+            self._writer = BackgroundWriter(sinks, background=self.background_writes)
         return self._writer
 
     def _chart_layout(self) -> dict[str, str]:
@@ -282,11 +320,6 @@ def _overrides(module: Any, name: str) -> bool:
     """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
     base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
     return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
-
-
-def _is_tensorboard(logger: Any) -> bool:
-    """A TensorBoardLogger of either Lightning namespace (no import of the other needed)."""
-    return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 
 
 def _first_loader(loaders: Any) -> Any:

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.capture.feature_maps import capture_outputs, summarise_output
 from lightning_xai.figures.feature_maps import FeatureMapPictures
 from lightning_xai.metrics.activations import weight_norm
@@ -87,7 +87,8 @@ class FeatureMapMonitor(ProbeMonitor):
         histograms: log weight and activation histograms.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
+            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
+            ``background_writes``, ``sinks``).
 
     Example:
         >>> monitor = FeatureMapMonitor(layers=["net.cn1", "net.cn2"], max_channels=32)
@@ -119,6 +120,7 @@ class FeatureMapMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -128,6 +130,7 @@ class FeatureMapMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            sinks=sinks,
         )
         self.layers = check_names(_OWNER, "layers", layers)
         size = self.probe.size or len(self.probe.indices)

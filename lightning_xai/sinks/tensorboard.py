@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tensorboard.compat.proto.summary_pb2 import Summary
@@ -13,6 +13,21 @@ from lightning_xai.render.png import encode_png
 __all__ = ["TensorBoardSink"]
 
 
+def summary_writer_of(writer: Any) -> Callable[[Summary, int], None] | None:
+    """``add_summary(summary, step)`` of the event file behind ``writer``, or ``None``.
+
+    The one place that reaches into torch's ``SummaryWriter``: its file writer is returned by
+    ``_get_file_writer()``, which is not public. Writing a PNG we encode ourselves through it
+    is about 3x faster than ``SummaryWriter.add_image`` (PIL resize and zlib level 6; see
+    ``bench/README.md``, "TensorBoard images"). Where the method is missing (another writer
+    class, a future torch), the caller falls back to ``add_image``.
+    """
+    get = getattr(writer, "_get_file_writer", None)
+    file_writer = get() if callable(get) else None
+    add = getattr(file_writer, "add_summary", None)
+    return add if callable(add) else None
+
+
 class TensorBoardSink:
     """Writes to a ``torch.utils.tensorboard.SummaryWriter``.
 
@@ -20,6 +35,8 @@ class TensorBoardSink:
         writer: the writer, e.g. ``TensorBoardLogger(...).experiment``.
         charts: Custom Scalars layout, chart title -> regex of scalar tags drawn in one
             chart (e.g. every method's infidelity); written once, under "lightning-xai".
+        owns_writer: close the writer in :meth:`close` (a writer the sink was given for one
+            stage, not a logger's).
 
     Example:
         >>> from torch.utils.tensorboard import SummaryWriter
@@ -28,26 +45,27 @@ class TensorBoardSink:
         >>> sink.add_scalar("xai/x", 1.0, step=0); sink.flush()
     """
 
-    def __init__(self, writer: Any, charts: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, writer: Any, charts: Mapping[str, str] | None = None, owns_writer: bool = False
+    ) -> None:
         self.writer = writer
+        self.owns_writer = owns_writer
         if charts:
             layout = {title: ["Multiline", [regex]] for title, regex in charts.items()}
             writer.add_custom_scalars({"lightning-xai": layout})
 
     def add_image(self, tag: str, image: Tensor, step: int) -> None:
-        # Encoded here (rounded, not truncated to uint8; "Up"-filtered PNG, zlib level 1): 3x
-        # faster than SummaryWriter.add_image's PIL path (LANCZOS resize, then zlib level 6).
+        # Encoded here (rounded, not truncated to uint8; "Up"-filtered PNG, zlib level 1).
+        add_summary = summary_writer_of(self.writer)
+        if add_summary is None:
+            pixels = (image.clamp(0, 1) * 255).round().byte() if image.is_floating_point() else image
+            self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
+            return
         channels, height, width = image.shape
         picture = Summary.Image(
             height=height, width=width, colorspace=channels, encoded_image_string=encode_png(image)
         )
-        summary = Summary(value=[Summary.Value(tag=tag, image=picture)])
-        file_writer = getattr(self.writer, "_get_file_writer", None)  # torch's, not public
-        if file_writer is None:
-            pixels = (image.clamp(0, 1) * 255).round().byte()
-            self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
-        else:
-            file_writer().add_summary(summary, step)
+        add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, float(value), global_step=step)
@@ -60,3 +78,10 @@ class TensorBoardSink:
 
     def flush(self) -> None:
         self.writer.flush()
+
+    def close(self) -> None:
+        """Flushes; closes the writer when the sink owns it."""
+        if self.owns_writer:
+            self.writer.close()
+        else:
+            self.writer.flush()
