@@ -19,13 +19,14 @@ log = logging.getLogger("lightning_xai")
 class RunProgress:
     """Progress of one monitor run.
 
-    Once a run has taken ``delay`` seconds, a tqdm bar appears one line below Lightning's
-    ``TQDMProgressBar`` bars (same stream, ``leave=False``, so it goes away with the run): the
-    unit being worked on (e.g. the method being explained), how many are done, and the time
-    so far, refreshed at most twice a second from the model's forward passes (so a long
-    Captum call shows it is alive). Nothing is shown when the Trainer has no progress bar,
-    a disabled one, or another kind (e.g. ``RichProgressBar``). :meth:`close` logs one line
-    at INFO level to the ``lightning_xai`` logger: the units, the seconds, the failures.
+    Once a run has taken ``delay`` seconds, a bar shows the unit being worked on (e.g. the
+    method being explained), how many are done and the time so far, refreshed at most twice
+    a second from the model's forward passes (so a long Captum call shows it is alive). It
+    joins Lightning's own bar: a task of ``RichProgressBar``'s display, or a tqdm bar one
+    line below ``TQDMProgressBar``'s (same stream, ``leave=False``); it goes away with the
+    run. Nothing is shown when the Trainer's progress bar is off (or of another kind).
+    :meth:`close` logs one line at INFO level to the ``lightning_xai`` logger: the units,
+    the seconds, the failures.
 
     Args:
         owner: the monitor's name, shown first.
@@ -45,18 +46,16 @@ class RunProgress:
         self.owner = owner
         self.delay = delay
         bar = getattr(trainer, "progress_bar_callback", None)
-        self._show = (
-            bar is not None
-            and any(cls.__name__ == "TQDMProgressBar" for cls in type(bar).__mro__)
-            and bool(bar.is_enabled)
-        )
-        # Lightning's validation bar sits at 2 * process_position + 1 (0 is the main bar).
-        self._position = 2 * int(getattr(bar, "process_position", 0)) + 2
+        kinds = {cls.__name__ for cls in type(bar).__mro__}
+        enabled = bar is not None and bool(bar.is_enabled)
+        self._lightning_bar = bar
+        self._kind = next((k for k in ("TQDMProgressBar", "RichProgressBar") if k in kinds), "")
+        self._show = enabled and bool(self._kind)
         self.labels: list[str] = []
         self._total = 1
         self._start = perf_counter()
         self._last = 0.0
-        self._bar: Any = None
+        self._bar: Any = None  # the tqdm bar or the Rich task id
 
     def step(self, label: str, total: int) -> None:
         """Starts unit ``label`` of ``total`` (the units before it are done)."""
@@ -72,12 +71,22 @@ class RunProgress:
         if not force and now - self._last < 0.5:
             return
         self._last = now
+        done = max(len(self.labels) - 1, 0)
+        label = f"{self.owner}: {self.labels[-1] if self.labels else 'running'}"
+        if self._kind == "RichProgressBar":
+            self._draw_rich(label, done)
+        else:
+            self._draw_tqdm(label, done)
+
+    def _draw_tqdm(self, label: str, done: int) -> None:
         if self._bar is None:
             from tqdm.auto import tqdm
 
+            # Lightning's validation bar sits at 2 * process_position + 1 (0: the main bar).
+            position = 2 * int(getattr(self._lightning_bar, "process_position", 0)) + 2
             self._bar = tqdm(
                 total=self._total,
-                position=self._position,
+                position=position,
                 leave=False,
                 file=sys.stdout,
                 dynamic_ncols=True,
@@ -85,10 +94,18 @@ class RunProgress:
             )
             self._bar.start_t = self._start
         self._bar.total = self._total
-        self._bar.n = max(len(self.labels) - 1, 0)
-        label = self.labels[-1] if self.labels else "running"
-        self._bar.set_description_str(f"{self.owner}: {label}", refresh=False)
+        self._bar.n = done
+        self._bar.set_description_str(label, refresh=False)
         self._bar.refresh()
+
+    def _draw_rich(self, label: str, done: int) -> None:
+        progress = getattr(self._lightning_bar, "progress", None)
+        if progress is None:
+            return
+        if self._bar is None:
+            self._bar = progress.add_task(label, total=self._total)
+        progress.update(self._bar, description=label, completed=done, total=self._total)
+        self._lightning_bar.refresh()
 
     @contextmanager
     def watch(self, module: nn.Module) -> Iterator[None]:
@@ -102,9 +119,14 @@ class RunProgress:
 
     def close(self, step: int, failures: int) -> None:
         """Removes the bar and logs the summary line."""
-        if self._bar is not None:
+        if self._bar is not None and self._kind == "RichProgressBar":
+            progress = getattr(self._lightning_bar, "progress", None)
+            if progress is not None:
+                progress.remove_task(self._bar)
+                self._lightning_bar.refresh()
+        elif self._bar is not None:
             self._bar.close()
-            self._bar = None
+        self._bar = None
         seconds = perf_counter() - self._start
         units = ", ".join(self.labels) or "one pass"
         log.info(

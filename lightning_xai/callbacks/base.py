@@ -141,7 +141,7 @@ class ProbeMonitor(Callback):
                 "`limit_val_batches=0`: no validation runs."
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
-        if trainer.fast_dev_run:
+        if getattr(trainer, "fast_dev_run", False):
             self._warn_once(
                 "fast_dev_run",
                 "off under `fast_dev_run`: Lightning runs a single batch there and replaces the "
@@ -195,7 +195,7 @@ class ProbeMonitor(Callback):
         self._maybe_run(trainer, pl_module)
 
     def _should_run(self, trainer: pl.Trainer) -> bool:
-        if trainer.sanity_checking or trainer.fast_dev_run:
+        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
             return False
         if trainer.state.fn != "fit":
             return True

@@ -58,7 +58,9 @@ class TensorBoardSink:
         # Encoded here (rounded, not truncated to uint8; "Up"-filtered PNG, zlib level 1).
         add_summary = summary_writer_of(self.writer)
         if add_summary is None:
-            pixels = (image.clamp(0, 1) * 255).round().byte() if image.is_floating_point() else image
+            pixels = image
+            if image.is_floating_point():
+                pixels = (image.clamp(0, 1) * 255).round().byte()
             self.writer.add_image(tag, pixels, global_step=step, dataformats="CHW")
             return
         channels, height, width = image.shape
