@@ -48,7 +48,7 @@ class RunProgress:
         bar = getattr(trainer, "progress_bar_callback", None)
         kinds = {cls.__name__ for cls in type(bar).__mro__}
         enabled = bar is not None and bool(bar.is_enabled)
-        self._lightning_bar = bar
+        self._lightning_bar: Any = bar
         self._kind = next((k for k in ("TQDMProgressBar", "RichProgressBar") if k in kinds), "")
         self._show = enabled and bool(self._kind)
         self.labels: list[str] = []
