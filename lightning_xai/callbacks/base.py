@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
-from lightning_utilities.core.rank_zero import rank_zero_warn
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
 from lightning_xai.callbacks.compat import Callback
+from lightning_xai.callbacks.console import WarnOnce
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.progress import RunProgress
-from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, select_sinks
+from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink
+from lightning_xai.sinks.select import SinksArg, check_sinks, resolve_sinks
 from lightning_xai.tags import TAGS
 
 __all__ = ["ProbeMonitor"]
 
-SinksArg = Sequence[Sink] | Callable[[Any], Sequence[Sink]] | None
-
 _ON_ERROR = ("warn", "raise")
-# Captum's notices about what it does on purpose at every call; they say nothing to a user.
-_CAPTUM_NOTICES = (
-    "Input Tensor .* did not already require gradients",
-    "Setting forward, backward hooks and attributes on non-linear",
-    "Setting backward hooks on ReLU activations",
-    "You are providing multiple inputs for Lime / Kernel SHAP",
-)
 
 
 class ProbeMonitor(Callback):
@@ -97,15 +87,10 @@ class ProbeMonitor(Callback):
         self.errors: Counter[str] = Counter()
         self.runs = 0
         self.background_writes = background_writes
-        if not (sinks is None or callable(sinks) or isinstance(sinks, Sequence)):
-            raise TypeError(
-                f"{name}: `sinks` must be a list of sinks, a callable trainer -> sinks, or None, "
-                f"got {type(sinks).__name__}."
-            )
-        self.sinks = sinks
+        self.sinks = check_sinks(name, sinks)
         self.progress: RunProgress | None = None
         self._writer: BackgroundWriter | None = None
-        self._warned: set[str] = set()
+        self._once = WarnOnce(name)
 
     # -- identity and state ----------------------------------------------------------------
     @property
@@ -142,12 +127,8 @@ class ProbeMonitor(Callback):
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
         if getattr(trainer, "fast_dev_run", False):
-            self._warn_once(
-                "fast_dev_run",
-                "off under `fast_dev_run`: Lightning runs a single batch there and replaces the "
-                "loggers with a dummy, so nothing would be kept. Run without it to see the "
-                "monitors' output.",
-            )
+            message = "off under `fast_dev_run` (one batch, the loggers replaced by a dummy)."
+            self._warn_once("fast_dev_run", message + " Run without it to see the output.")
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -216,12 +197,10 @@ class ProbeMonitor(Callback):
         self.progress = RunProgress(type(self).__name__, trainer)
         try:
             with (
-                warnings.catch_warnings(),
+                self._once.collect(),
                 attribution_guard(pl_module, grad=self._needs_grad),
                 self.progress.watch(pl_module),
             ):
-                for message in _CAPTUM_NOTICES:
-                    warnings.filterwarnings("ignore", message=message)
                 self._run(trainer, pl_module, step)
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)
@@ -249,14 +228,9 @@ class ProbeMonitor(Callback):
         if self._writer is not None:
             self._writer.add_scalar(f"xai/errors/{what}", self.errors[what], step)
 
-    def _warn_once(
-        self, key: str, message: str, category: type[Warning] = UserWarning
-    ) -> None:
-        """Warns once per monitor and ``key``, on global rank zero (Lightning's
-        ``rank_zero_warn``)."""
-        if key not in self._warned:
-            self._warned.add(key)
-            rank_zero_warn(f"{type(self).__name__}: {message}", category=category, stacklevel=4)
+    def _warn_once(self, key: str, message: str, category: type[Warning] = UserWarning) -> None:
+        """Warns once per monitor and ``key`` (Lightning's ``rank_zero_warn``)."""
+        self._once.warn(key, message, category)
 
     # -- output --------------------------------------------------------------------------
     @property
@@ -275,13 +249,7 @@ class ProbeMonitor(Callback):
         if self._writer is None and not trainer.is_global_zero:
             self._writer = BackgroundWriter([], background=False)  # only rank zero writes
         if self._writer is None:
-            sinks: list[Sink]
-            if self.sinks is None:
-                sinks = select_sinks(trainer, self._chart_layout())
-            elif callable(self.sinks):
-                sinks = list(self.sinks(trainer))
-            else:
-                sinks = list(self.sinks)
+            sinks = resolve_sinks(trainer, self.sinks, self._chart_layout())
             files = [s for s in sinks if isinstance(s, FileSink)]
             if self.sinks is None and files:
                 held = [s.kind for s in sinks if isinstance(s, LoggerSink)]

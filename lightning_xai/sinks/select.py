@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,10 @@ from lightning_xai.sinks.files import FileSink
 from lightning_xai.sinks.logger import LoggerSink, logger_kind
 from lightning_xai.sinks.tensorboard import TensorBoardSink
 
-__all__ = ["select_sinks"]
+__all__ = ["SinksArg", "check_sinks", "resolve_sinks", "select_sinks"]
+
+SinksArg = Sequence[Sink] | Callable[[Any], Sequence[Sink]] | None
+"""A monitor's ``sinks=``: sinks, a callable ``trainer -> sinks``, or ``None`` (the default)."""
 
 _VERSIONED = ("TensorBoardLogger", "CSVLogger")  # loggers whose log_dir is the run's own folder
 _FALLBACK_FOLDERS: weakref.WeakKeyDictionary[Any, Path] = weakref.WeakKeyDictionary()
@@ -54,6 +57,23 @@ def select_sinks(trainer: Any, charts: Mapping[str, str] | None = None) -> list[
     if not any(_holds_images(sink) for sink in sinks):
         sinks.append(FileSink(run_folder(trainer) / (f"xai_{stage}" if apart else "xai")))
     return sinks
+
+
+def check_sinks(owner: str, sinks: Any) -> SinksArg:
+    """``sinks`` is a :data:`SinksArg`; returns it."""
+    if not (sinks is None or callable(sinks) or isinstance(sinks, Sequence)):
+        raise TypeError(
+            f"{owner}: `sinks` must be a list of sinks, a callable trainer -> sinks, or None, "
+            f"got {type(sinks).__name__}."
+        )
+    return sinks
+
+
+def resolve_sinks(trainer: Any, sinks: SinksArg, charts: Mapping[str, str] | None) -> list[Sink]:
+    """The sinks a monitor's ``sinks=`` gives for ``trainer`` (``None``: :func:`select_sinks`)."""
+    if sinks is None:
+        return select_sinks(trainer, charts)
+    return list(sinks(trainer) if callable(sinks) else sinks)
 
 
 def run_folder(trainer: Any) -> Path:
