@@ -25,6 +25,12 @@ class _PublicOnly:
         self.add_image, self.flush = writer.add_image, writer.flush
 
 
+def _write(sink: TensorBoardSink, images: list[torch.Tensor]) -> None:
+    for step, image in enumerate(images):
+        sink.add_image("xai/x", image, step)
+    sink.flush()
+
+
 def main() -> None:
     print(machine())
     shapes = {"panel 3x112x784": (3, 112, 784), "filters 3x296x296": (3, 296, 296)}
@@ -35,12 +41,12 @@ def main() -> None:
         fast = TensorBoardSink(SummaryWriter(tempfile.mkdtemp()))
         public = TensorBoardSink(_PublicOnly(SummaryWriter(tempfile.mkdtemp())))
 
-        def write(sink: TensorBoardSink) -> None:
-            for step, image in enumerate(images):
-                sink.add_image("xai/x", image, step)
-            sink.flush()
-
-        times = compare({"file writer": lambda: write(fast), "add_image": lambda: write(public)})
+        times = compare(
+            {
+                "file writer": lambda f=fast, i=images: _write(f, i),
+                "add_image": lambda p=public, i=images: _write(p, i),
+            }
+        )
         ratio = times["add_image"] / times["file writer"]
         print(
             f"{name}: file writer {times['file writer'] / 8 * 1e3:.1f} ms/image, add_image "
