@@ -22,12 +22,16 @@ __all__ = [
 class ConvNet(nn.Module):
     """Seed 000's MNIST ConvNet: two 3x3 convs (16, 32 filters), dropout, 4608 -> 64 -> 10.
 
-    Differences from the tutorial, both for correct attributions: each ReLU is its own
+    Differences from the tutorial, for correct attributions: each ReLU is its own
     ``nn.ReLU`` module (DeepLift and GuidedBackprop only rewrite ReLU *modules*; functional
     ``F.relu`` makes them silently wrong), and the second dropout is ``nn.Dropout`` (it acts on
     a flat vector, where ``Dropout2d`` warns).
 
-    Input ``[N, 1, 28, 28]``; output log-probabilities ``[N, 10]``.
+    A third: it returns logits, not ``log_softmax`` (``Classifier``'s cross-entropy gives the
+    same loss), so DeepLift's rules apply to every layer (Captum warns on a softmax-like
+    output).
+
+    Input ``[N, 1, 28, 28]``; output logits ``[N, 10]``.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -46,7 +50,7 @@ class ConvNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.pool(self.relu2(self.cn2(self.relu1(self.cn1(x)))))
         x = self.dp2(self.relu3(self.fc1(torch.flatten(self.dp1(x), 1))))
-        return F.log_softmax(self.fc2(x), dim=1)
+        return self.fc2(x)
 
 
 class CifarNet(nn.Module):

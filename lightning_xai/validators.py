@@ -23,6 +23,7 @@ __all__ = [
     "check_strings",
     "is_int",
     "named_errors",
+    "resolve_callable",
 ]
 
 
@@ -79,6 +80,38 @@ def check_callable(
     raise TypeError(
         f"{owner}: `{name}` must be a callable {what}{hint}, got {type(value).__name__}."
     )
+
+
+def resolve_callable(owner: str, name: str, value: Any) -> Any:
+    """A callable given by name, as config files write it: a function of ``torch`` or
+    ``torch.nn.functional`` (``"relu"``, ``"gelu"``) or an import path (``"torch.tanh"``,
+    ``"my_package.module.function"``); anything else is returned as it is.
+
+    Example:
+        >>> resolve_callable("FeatureMapMonitor", "activation", "torch.relu").__name__
+        'relu'
+    """
+    if not isinstance(value, str):
+        return value
+    import importlib
+
+    import torch
+
+    module_path, _, attribute = value.rpartition(".")
+    found: Any = None
+    if not module_path:
+        found = getattr(torch, value, None) or getattr(torch.nn.functional, value, None)
+    else:
+        try:
+            found = getattr(importlib.import_module(module_path), attribute, None)
+        except ImportError:
+            found = None
+    if not callable(found):
+        raise ValueError(
+            f"{owner}: `{name}` must be a callable, the name of a torch function (e.g. 'relu', "
+            f"'gelu', 'sigmoid') or an import path (e.g. 'torch.tanh'), got {value!r}."
+        )
+    return found
 
 
 def check_names(owner: str, name: str, value: Sequence[str] | str | None) -> list[str] | None:

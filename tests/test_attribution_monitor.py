@@ -137,7 +137,7 @@ def test_resume_keeps_the_probe_and_continues_the_steps(tmp_path: Path) -> None:
 
 def test_without_tensorboard_png_and_jsonl_are_written(tmp_path: Path) -> None:
     monitor = AttributionMonitor(methods=["Saliency"], num_probes=2)
-    with pytest.warns(UserWarning, match="no TensorBoardLogger"):
+    with pytest.warns(UserWarning, match="no logger on the Trainer takes images"):
         _fit(tmp_path, monitor, logger=CSVLogger(str(tmp_path), name="csv", version=0))
     root = tmp_path / "csv" / "version_0" / "xai"
     pngs = sorted(

@@ -73,3 +73,23 @@ def test_the_monitor_calibrates_and_attributes_the_same(tmp_path) -> None:
     x = monitor.probe.inputs.clone()
     expected = IntegratedGradients(model).attribute(x, target=model(x).argmax(1), n_steps=16)
     torch.testing.assert_close(monitor.latest["IntegratedGradients"], expected.detach())
+
+
+@pytest.mark.parametrize("noise_tunnel", [None, {"nt_samples": 4}])
+def test_our_chunk_defaults_never_trigger_captums_batch_size_notice(noise_tunnel) -> None:
+    """Captum warns "Internal batch size cannot be less than the number of input examples"
+    when asked for fewer rows than it is given (a probe of 150, or NoiseTunnel's copies)."""
+    import warnings
+
+    from lightning_xai.methods.selection import configure_methods
+
+    options = {"method": "IntegratedGradients", "n_steps": 2}
+    if noise_tunnel:
+        options["noise_tunnel"] = noise_tunnel
+    (method,) = configure_methods({"ig": options})
+    model = nn.Sequential(nn.Linear(3, 2)).eval()
+    method.bind(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attribution = method.attribute(torch.rand(150, 3), torch.zeros(150, dtype=torch.long))
+    assert attribution.shape == (150, 3)

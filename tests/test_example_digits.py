@@ -28,10 +28,16 @@ def test_smoke_run_logs_every_method(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.slow
 def test_demo_reaches_90_percent_and_ends_with_the_tensorboard_command(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture, recwarn: pytest.WarningsRecorder
 ) -> None:
+    """The demo also keeps the console clean: no warning twice (recwarn shows every
+    repetition), none about its own model (DeepLift on log_softmax, max_unpool2d)."""
     metrics = digits.main(["--log-dir", str(tmp_path)])
     assert metrics["val_acc"] > 0.9
     out = capsys.readouterr().out.rstrip()
     assert f"tensorboard --logdir {tmp_path}\n" in out and "open the XAI tab" in out
     assert out.endswith("--samples_per_plugin images=0.")
+    messages = [f"{w.category.__name__}: {w.message}" for w in recwarn]
+    assert not [m for m in messages if messages.count(m) > 1], messages
+    assert not [m for m in messages if "DeepLift" in m or "deterministic" in m], messages
+    assert not [m for m in messages if "Monitor" in m], messages  # nothing of ours to act on

@@ -108,3 +108,23 @@ def test_custom_scalars_layout_groups_each_methods_curves(tmp_path: Path) -> Non
     chart = layout.category[0].chart[0]
     assert layout.category[0].title == "lightning-xai" and chart.title == "time"
     assert list(chart.multiline.tag) == [r"xai/time/[^/]+$"]
+
+
+def test_tensorboard_sink_falls_back_to_the_public_add_image(tmp_path: Path) -> None:
+    """Without ``_get_file_writer`` (torch's, not public) the sink writes through
+    ``add_image``: the same picture, up to PIL's rounding."""
+    class PublicOnly:
+        def __init__(self, writer: SummaryWriter) -> None:
+            self.add_image, self.flush = writer.add_image, writer.flush
+
+    image = torch.rand(3, 10, 14)
+    for folder, writer in (("fast", SummaryWriter(str(tmp_path / "fast"))), ("public", None)):
+        if writer is None:
+            writer = PublicOnly(SummaryWriter(str(tmp_path / folder)))
+        sink = TensorBoardSink(writer)
+        sink.add_image("xai/x", image, step=3)
+        sink.flush()
+    fast, public = (read_events(tmp_path / f).Images("xai/x")[0] for f in ("fast", "public"))
+    assert fast.step == public.step == 3
+    difference = decode_image(fast).int() - decode_image(public).int()
+    assert difference.abs().max() <= 1

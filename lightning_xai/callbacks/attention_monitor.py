@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.capture.adapters import ADAPTERS, AttentionAdapter, find_attention_layers
 from lightning_xai.capture.attention import AttentionFn, call_attention_fn, capture_attention
 from lightning_xai.figures.attention import AttentionPictures
@@ -83,7 +83,7 @@ class AttentionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``).
+            ``background_writes``, ``sinks``).
 
     Example:
         >>> monitor = AttentionMonitor(vocabulary=vocab, pad_id=0)  # doctest: +SKIP
@@ -115,6 +115,7 @@ class AttentionMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -124,6 +125,7 @@ class AttentionMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            sinks=sinks,
         )
         self.layers = check_names(_OWNER, "layers", layers)
         self.samples = check_positions(_OWNER, "samples", samples, self.probe.size or num_probes)

@@ -12,7 +12,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.budget import BudgetPlan, TimeBudget
-from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.explain import explain
 from lightning_xai.figures.attributions import AttributionPictures, check_drawing
@@ -119,7 +119,7 @@ class AttributionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``).
+            ``background_writes``, ``sinks``).
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -154,6 +154,7 @@ class AttributionMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
         calibrate_chunks: bool | None = None,
         output_transform: Callable[[Any], Tensor] | None = None,
         max_seconds: float | None = None,
@@ -162,6 +163,7 @@ class AttributionMonitor(ProbeMonitor):
             num_probes=num_probes, probe_seed=probe_seed, probe=probe,
             batch_transform=batch_transform, every_n_epochs=every_n_epochs, on_error=on_error,
             background_writes=background_writes,
+            sinks=sinks,
         )  # fmt: skip
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
@@ -248,6 +250,8 @@ class AttributionMonitor(ProbeMonitor):
         results: dict[str, Attribution] = {}  # method key -> the whole probe's, CPU
         due = self.metrics.due(trainer.current_epoch if trainer.state.fn == "fit" else None)
         for method in self.methods:
+            if self.progress is not None:
+                self.progress.step(method.tag, len(self.methods))
             start = perf_counter()
             # Random methods draw the same numbers at every run (the RNG is forked by the
             # guard): what changes between runs is the model, not the noise.

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
-from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_xai.callbacks.compat import Callback
+from lightning_xai.callbacks.console import WarnOnce
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
-from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
+from lightning_xai.progress import RunProgress
+from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink
+from lightning_xai.sinks.select import SinksArg, check_sinks, resolve_sinks
 from lightning_xai.tags import TAGS
 from lightning_xai.validators import named_errors
 
 __all__ = ["ProbeMonitor"]
 
 _ON_ERROR = ("warn", "raise")
-# Captum's notices about what it does on purpose at every call; they say nothing to a user.
-_CAPTUM_NOTICES = (
-    "Input Tensor .* did not already require gradients",
-    "Setting forward, backward hooks and attributes on non-linear",
-    "Setting backward hooks on ReLU activations",
-    "You are providing multiple inputs for Lime / Kernel SHAP",
-)
 
 
-class ProbeMonitor(pl.Callback):
+class ProbeMonitor(Callback):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
@@ -50,6 +45,10 @@ class ProbeMonitor(pl.Callback):
         background_writes: render, encode and write on a background thread (default), so
             the hook returns once the results are on the CPU; flushed at the end of every
             stage and on exceptions.
+        sinks: where to write instead of the default (:func:`~lightning_xai.sinks.select_sinks`:
+            TensorBoard, then the other loggers, then files): a list of
+            :class:`~lightning_xai.sinks.Sink`, or a callable ``trainer -> list of sinks``
+            called once per stage on global rank zero.
     """
 
     _needs_grad: bool = True
@@ -67,6 +66,7 @@ class ProbeMonitor(pl.Callback):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
     ) -> None:
         name = type(self).__name__
         with named_errors(name):
@@ -87,8 +87,10 @@ class ProbeMonitor(pl.Callback):
         self.errors: Counter[str] = Counter()
         self.runs = 0
         self.background_writes = background_writes
+        self.sinks = check_sinks(name, sinks)
+        self.progress: RunProgress | None = None
         self._writer: BackgroundWriter | None = None
-        self._warned: set[str] = set()
+        self._once = WarnOnce(name)
 
     # -- identity and state ----------------------------------------------------------------
     @property
@@ -126,6 +128,9 @@ class ProbeMonitor(pl.Callback):
                 "`limit_val_batches=0`: no validation runs."
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
+        if getattr(trainer, "fast_dev_run", False):
+            message = "off under `fast_dev_run` (one batch, the loggers replaced by a dummy)."
+            self._warn_once("fast_dev_run", message + " Run without it to see the output.")
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -170,7 +175,7 @@ class ProbeMonitor(pl.Callback):
         self._maybe_run(trainer, pl_module)
 
     def _should_run(self, trainer: pl.Trainer) -> bool:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
             return False
         if trainer.state.fn != "fit":
             return True
@@ -187,13 +192,19 @@ class ProbeMonitor(pl.Callback):
             return
         # The epoch of every logged step, for readers that show epochs (the XAI dashboard).
         self.writer.add_scalar(TAGS["epoch"](), float(trainer.current_epoch), step)
+        failures = sum(self.errors.values())
+        self.progress = RunProgress(type(self).__name__, trainer)
         try:
-            with warnings.catch_warnings(), attribution_guard(pl_module, grad=self._needs_grad):
-                for message in _CAPTUM_NOTICES:
-                    warnings.filterwarnings("ignore", message=message)
+            with (
+                self._once.collect(),
+                attribution_guard(pl_module, grad=self._needs_grad),
+                self.progress.watch(pl_module),
+            ):
                 self._run(trainer, pl_module, step)
         except Exception as err:  # a monitor never kills the training by default
             self._failed("run", err, step)
+        finally:
+            self.progress.close(step, sum(self.errors.values()) - failures)
         self.runs += 1
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
@@ -201,24 +212,24 @@ class ProbeMonitor(pl.Callback):
 
     # -- faults ----------------------------------------------------------------------------
     def _failed(self, what: str, error: BaseException, step: int) -> None:
-        """Counts, warns and logs ``xai/errors/<what>``; re-raises with ``on_error="raise"``."""
+        """Counts, warns (once per kind of failure) and logs ``xai/errors/<what>``; re-raises
+        with ``on_error="raise"``."""
         if self.on_error == "raise":
             raise error
         self.errors[what] += 1
-        warnings.warn(
-            f"{type(self).__name__}: {what} failed at step {step} "
-            f"({type(error).__name__}: {error}). Training continues; the failure count is "
-            f"logged as `{TAGS['error'](what=what)}`.",
+        self._warn_once(
+            f"failed-{what}-{type(error).__name__}",
+            f"{what} failed at step {step} ({type(error).__name__}: {error}). Training "
+            f"continues; this warning is shown once, the failure count is logged as "
+            f"`{TAGS['error'](what=what)}`.",
             RuntimeWarning,
-            stacklevel=2,
         )
         if self._writer is not None:
             self._writer.add_scalar(TAGS["error"](what=what), self.errors[what], step)
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
+    def _warn_once(self, key: str, message: str, category: type[Warning] = UserWarning) -> None:
+        """Warns once per monitor and ``key`` (Lightning's ``rank_zero_warn``)."""
+        self._once.warn(key, message, category)
 
     # -- output --------------------------------------------------------------------------
     @property
@@ -229,28 +240,24 @@ class ProbeMonitor(pl.Callback):
         return self._writer
 
     def _writer_for(self, trainer: pl.Trainer) -> BackgroundWriter:
-        """A sink per TensorBoard logger and per logger with ``log_image``; else a file sink."""
+        """The sinks of this stage (``sinks=``, else :func:`select_sinks`) behind one writer.
+
+        Lightning's loggers are not thread-safe: a :class:`LoggerSink` queues what the writer
+        thread gives it and hands it to its logger when flushed on the training thread.
+        """
         if self._writer is None and not trainer.is_global_zero:
             self._writer = BackgroundWriter([], background=False)  # only rank zero writes
         if self._writer is None:
-            sinks: list[Sink] = []
-            for logger in trainer.loggers:
-                if _is_tensorboard(logger):
-                    sinks.append(TensorBoardSink(logger.experiment, self._chart_layout()))
-                elif callable(getattr(logger, "log_image", None)):
-                    sinks.append(LoggerSink(logger))
-            if not sinks:
-                root = Path(trainer.log_dir or trainer.default_root_dir) / "xai"
+            sinks = resolve_sinks(trainer, self.sinks, self._chart_layout())
+            files = [s for s in sinks if isinstance(s, FileSink)]
+            if self.sinks is None and files:
+                held = [s.kind for s in sinks if isinstance(s, LoggerSink)]
                 self._warn_once(
                     "no-tensorboard",
-                    f"no TensorBoardLogger on the Trainer; writing PNG images and "
-                    f"scalars.jsonl under {root} instead.",
+                    f"no logger on the Trainer takes images ({held or 'no logger'}); writing PNG "
+                    f"images and scalars.jsonl under {files[0].root} too.",
                 )
-                sinks = [FileSink(root)]
-            # Lightning's loggers are not thread-safe (CSVLogger's writer raced with the
-            # training thread's own metrics): with one of them, everything is written inline.
-            inline = any(isinstance(sink, LoggerSink) for sink in sinks)
-            self._writer = BackgroundWriter(sinks, background=self.background_writes and not inline)
+            self._writer = BackgroundWriter(sinks, background=self.background_writes)
         return self._writer
 
     def _chart_layout(self) -> dict[str, str]:
@@ -280,11 +287,6 @@ def _overrides(module: Any, name: str) -> bool:
     """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
     base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
     return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
-
-
-def _is_tensorboard(logger: Any) -> TypeGuard[Any]:
-    """A TensorBoardLogger of either Lightning namespace (no import of the other needed)."""
-    return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 
 
 def _first_loader(loaders: Any) -> Any:

@@ -7,11 +7,10 @@ from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.capture.feature_maps import capture_outputs, summarise_output
 from lightning_xai.figures.feature_maps import FeatureMapPictures
 from lightning_xai.metrics.activations import weight_norm
@@ -25,6 +24,7 @@ from lightning_xai.validators import (
     check_count,
     check_names,
     check_positions,
+    resolve_callable,
 )
 
 __all__ = ["FeatureMapMonitor"]
@@ -80,13 +80,16 @@ class FeatureMapMonitor(ProbeMonitor):
         normalize: ``"tile"`` or ``"layer"``.
         kernel_view: ``"slices"`` or ``"mean"``.
         max_kernel_inputs: input slices drawn per output channel with ``"slices"``.
-        activation: ``Tensor -> Tensor`` applied before the health scalars, or ``None``.
+        activation: ``Tensor -> Tensor`` applied before the health scalars, or ``None``; a
+            string names a function of ``torch`` (default ``"relu"``: ``torch.relu``) or an
+            import path (``"torch.tanh"``), as LightningCLI config files write it.
         tile_size: target tile side in pixels.
         colormap: colormap name for single-channel tiles (e.g. ``"viridis"``); ``None``: grey.
         histograms: log weight and activation histograms.
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``).
+            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
+            ``background_writes``, ``sinks``).
 
     Example:
         >>> monitor = FeatureMapMonitor(layers=["net.cn1", "net.cn2"], max_channels=32)
@@ -107,7 +110,7 @@ class FeatureMapMonitor(ProbeMonitor):
         normalize: str = "tile",
         kernel_view: str = "slices",
         max_kernel_inputs: int = 8,
-        activation: Callable[[Tensor], Tensor] | None = torch.relu,
+        activation: str | Callable[[Tensor], Tensor] | None = "relu",
         tile_size: int = 32,
         colormap: str | None = None,
         histograms: bool = True,
@@ -118,6 +121,7 @@ class FeatureMapMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -127,6 +131,7 @@ class FeatureMapMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            sinks=sinks,
         )
         self.layers = check_names(_OWNER, "layers", layers)
         size = self.probe.size or len(self.probe.indices)
@@ -136,7 +141,10 @@ class FeatureMapMonitor(ProbeMonitor):
         check_count(_OWNER, "tile_size", tile_size)
         check_choice(_OWNER, "normalize", normalize, NORMALIZATIONS)
         check_choice(_OWNER, "kernel_view", kernel_view, KERNEL_VIEWS)
-        check_callable(_OWNER, "activation", activation, "Tensor -> Tensor")
+        resolved: Callable[[Tensor], Tensor] | None = resolve_callable(
+            _OWNER, "activation", activation
+        )
+        check_callable(_OWNER, "activation", resolved, "Tensor -> Tensor")
         if colormap is not None:
             try:
                 lookup_colormap(colormap)
@@ -146,7 +154,7 @@ class FeatureMapMonitor(ProbeMonitor):
         self.normalize = normalize
         self.kernel_view = kernel_view
         self.max_kernel_inputs = max_kernel_inputs
-        self.activation = activation
+        self.activation = resolved
         self.tile_size = tile_size
         self.colormap = colormap
         self.histograms = bool(histograms)

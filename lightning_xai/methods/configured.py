@@ -290,14 +290,17 @@ class ConfiguredMethod:
         if rows is None:
             return {}
         chunks: dict[str, int] = {}
+        if self.noise_tunnel:
+            chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
         if self.spec.default_chunk is None:  # e.g. LayerFeatureAblation: Captum's 1 only
             pass
         elif self.spec.chunk_arg == "internal_batch_size":
-            chunks["internal_batch_size"] = rows
+            # Captum's floor is the rows it is given (NoiseTunnel multiplies them); below it,
+            # Captum warns at every call and uses the floor anyway.
+            seen = n * kwargs.get("nt_samples_batch_size", chunks.get("nt_samples_batch_size", 1))
+            chunks["internal_batch_size"] = max(rows, seen)
         elif self.spec.chunk_arg == "perturbations_per_eval":
             chunks["perturbations_per_eval"] = rows if self.spec.per_input else max(1, rows // n)
-        if self.noise_tunnel:
-            chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
         return {k: v for k, v in chunks.items() if k not in kwargs}
 
     def attribute_with_delta(self, inputs: Tensor, target: Target) -> tuple[Attribution, Tensor]:

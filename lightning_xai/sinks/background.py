@@ -86,12 +86,14 @@ class BackgroundWriter:
         return errors
 
     def close(self) -> list[BaseException]:
-        """Flushes, then stops the worker thread."""
+        """Flushes, stops the worker thread and closes the sinks that can be closed."""
         errors = self.flush()
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self._execute(lambda: self._each(lambda s: getattr(s, "close", lambda: None)()))
+        errors, self._errors = errors + self._errors, []
         return errors
 
     def _work(self) -> None:
@@ -117,5 +119,13 @@ class BackgroundWriter:
             self._errors.append(err)
 
     def _each(self, write: Callable[[Sink], object]) -> None:
+        """``write`` on every sink; a failing sink does not stop the others."""
+        failures = []
         for sink in self.sinks:
-            write(sink)
+            try:
+                write(sink)
+            except Exception as err:
+                failures.append(err)
+        self._errors.extend(failures[1:])
+        if failures:
+            raise failures[0]

@@ -25,4 +25,5 @@ class Sink(Protocol):
 
     def add_text(self, tag: str, text: str, step: int) -> None: ...
 
-    def flush(self) -> object: ...  # a return value (BackgroundWriter's errors) is ignored
+    def flush(self) -> object:
+        """Makes every write so far durable (the return value, if any, is ignored)."""
