@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
+from lightning_xai.hf_models import model_pad_id
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink, Sink, TensorBoardSink
 from lightning_xai.tags import TAGS
@@ -124,6 +125,8 @@ class ProbeMonitor(pl.Callback):
                 "`limit_val_batches=0`: no validation runs."
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
+        if self.probe.pad_id is None:  # pads token ids of dynamically padded batches
+            self.probe.pad_id = model_pad_id(pl_module)
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -24,8 +24,8 @@ from lightning_xai.render import (
     to_display,
     to_uint8,
 )
-from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.sinks import Sink
+from lightning_xai.token_text import TokenText
 from lightning_xai.validators import check_choice
 
 __all__ = ["AttributionPictures", "check_drawing"]
@@ -39,8 +39,9 @@ class AttributionPictures:
         tags: method key -> tag (``integrated_gradients``).
         outlier_perc: method key -> percentage of the attribution mass saturated.
         unit_keys: keys of layer methods (their 1-D attributions are over units, not features).
-        view, sign, denormalize, image_size, feature_names, vocabulary, pad_id: see
+        view, sign, denormalize, image_size, feature_names: see
             :class:`~lightning_xai.callbacks.AttributionMonitor`.
+        text: how token ids read (tokenizer or vocabulary, padding, merged words).
         warn_once: ``(key, message)`` -> a warning given once per key.
     """
 
@@ -52,8 +53,7 @@ class AttributionPictures:
     denormalize: Denormalize
     image_size: int
     feature_names: Sequence[str] | None
-    vocabulary: Vocabulary | None
-    pad_id: int | None
+    text: TokenText
     warn_once: Callable[[str, str], None]
 
     def log(
@@ -66,6 +66,7 @@ class AttributionPictures:
         labels: Tensor | None,
         results: Mapping[str, Attribution],
         names: Sequence[str] = ("",),
+        token_mask: Tensor | None = None,
     ) -> None:
         """Draws and writes one run (CPU tensors): the attributions of each input, under
         ``<method>/<name>`` and ``xai/panels/<name>`` when the model takes several inputs.
@@ -80,6 +81,7 @@ class AttributionPictures:
             results: method key -> attribution (a tuple for several inputs; a layer map is
                 drawn over the first input with as many dimensions).
             names: a name per input; ``("",)`` for a single-input model (no name in tags).
+            token_mask: the attention mask ``[N, L]`` of token inputs, or ``None``.
         """
         titles = probe_titles(outputs, targets, labels)
         for i, (x, name) in enumerate(zip(inputs, names, strict=True)):
@@ -88,7 +90,8 @@ class AttributionPictures:
             suffix = f"/{name}" if name else ""
             if mine:
                 tags = {k: self.tags[k] + suffix for k in mine}
-                self._log_input(sink, step, x, titles, mine, tags, f"xai/panels{suffix}")
+                panels = f"xai/panels{suffix}"
+                self._log_input(sink, step, x, titles, mine, tags, panels, token_mask)
 
     def _log_input(
         self,
@@ -99,12 +102,13 @@ class AttributionPictures:
         results: dict[str, Tensor],
         tags: dict[str, str],
         panels: str,
+        token_mask: Tensor | None = None,
     ) -> None:
         """The pictures of one input: ``results`` maps method keys to attributions over
         ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
         ``<panels>/sample_<k>``."""
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
-            args = (self.vocabulary, self.pad_id)
+            args = (self.text, token_mask)
             log_token_attributions(sink, step, inputs, results, tags, titles, *args)
             return
         charts = {k: a for k, a in results.items() if a.ndim == 2}

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
+from lightning_xai.hf_models import input_embeddings
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
@@ -45,7 +46,8 @@ class ConfiguredMethod:
             ``"integrated_gradients"``), ``"NoiseTunnel(<name>)"``, or any label when
             ``options["method"]`` names the algorithm.
         options: keyword options. ``method``: algorithm name. ``layer``: dotted module name for
-            layer and neuron methods (default: the last ``Conv2d``). ``neuron_selector``
+            layer and neuron methods (default: the last ``Conv2d``; without one, the token
+            embedding: ``get_input_embeddings()`` or the only ``nn.Embedding``). ``neuron_selector``
             (``Neuron*``, required): an int (a unit of a 1-D layer), a tuple of indices or
             slices (one per dimension of the layer's output after the batch), or a callable
             ``layer_output [N, ...] -> [N]``. ``baselines``: see
@@ -335,10 +337,13 @@ class ConfiguredMethod:
 def _resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
     if name is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        embedding = None if convs else input_embeddings(model)
+        if embedding is not None:  # a text model: its token embedding
+            return embedding
         if not convs:
             raise ValueError(
-                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d to default "
-                f"to. Pass `layer=` one of: {_layer_names(model)}."
+                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d or token "
+                f"embedding to default to. Pass `layer=` one of: {_layer_names(model)}."
             )
         return convs[-1]
     try:
