@@ -34,6 +34,7 @@ __all__ = ["AttributionMonitor"]
 
 _OWNER = "AttributionMonitor"
 
+
 class AttributionMonitor(ProbeMonitor):
     """Explains a fixed probe with Captum after validation epochs and logs the pictures.
 

@@ -160,9 +160,7 @@ def token_strip(
     return torch.cat(parts, dim=1).clamp(0, 1)
 
 
-def token_table(
-    tokens: Sequence[str], values: Tensor, marked: Sequence[bool] | None = None
-) -> str:
+def token_table(tokens: Sequence[str], values: Tensor, marked: Sequence[bool] | None = None) -> str:
     """A Markdown table ``token | attribution | relative`` (TensorBoard's TEXT tab renders it):
     values in scientific notation, so that small ones are told apart, and relative to the
     largest |value| (the colour of the strip). Marked (special) tokens are in italics.
