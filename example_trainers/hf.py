@@ -75,14 +75,25 @@ class DictBatches(pl.LightningDataModule):
         size: sentences generated.
         batch_size: samples per batch.
         seed: seed of the corpus.
+        sentiment: give the sentiment ``labels`` (a classifier); else none (a language
+            model's collate makes them).
     """
 
     def __init__(
-        self, tokenizer: Any, collate: Any, size: int = 2000, batch_size: int = 32, seed: int = 0
+        self,
+        tokenizer: Any,
+        collate: Any,
+        size: int = 2000,
+        batch_size: int = 32,
+        seed: int = 0,
+        sentiment: bool = True,
     ) -> None:
         super().__init__()
         corpus = make_corpus(size, seed)
-        samples = [{**tokenizer(text), "labels": label} for text, label in corpus]
+        samples = [
+            {**tokenizer(text), **({"labels": label} if sentiment else {})}
+            for text, label in corpus
+        ]
         cut = int(0.8 * len(samples))
         self.train_set, self.val_set = samples[:cut], samples[cut:]
         self.collate, self.batch_size = collate, batch_size

@@ -132,8 +132,8 @@ class LanguageModelMonitor(ProbeMonitor):
             TextTokenInput(prompt, tokenizer, baselines=self.baseline, skip_tokens=self.skip_tokens)
             for prompt, _ in self.prompts
         ]
-        for k, (prompt, target) in enumerate(self.prompts):
-            log_prob = continuation_log_prob(model, tokenizer, prompt, target)
+        log_probs = [continuation_log_prob(model, tokenizer, p, t) for p, t in self.prompts]
+        for k, log_prob in enumerate(log_probs):
             writer.add_scalar(TAGS["prompt_log_prob"](k=k), log_prob, step)
         latest: dict[str, list[LLMAttributionResult]] = {}
         for method in self.methods:
@@ -149,9 +149,11 @@ class LanguageModelMonitor(ProbeMonitor):
             writer.add_scalar(TAGS["time"](method=method.tag), perf_counter() - start, step)
             latest[method.name] = [_on_cpu(r) for r in results]
         self.latest = latest
-        writer.submit(lambda: self._log(step, latest))
+        writer.submit(lambda: self._log(step, latest, log_probs))
 
-    def _log(self, step: int, latest: dict[str, list[LLMAttributionResult]]) -> None:
+    def _log(
+        self, step: int, latest: dict[str, list[LLMAttributionResult]], log_probs: list[float]
+    ) -> None:
         """The strips and tables of one run (on the writer's thread)."""
         text = TokenText(self.tokenizer)
         special = set(getattr(self.tokenizer, "all_special_tokens", []) or [])
@@ -160,7 +162,7 @@ class LanguageModelMonitor(ProbeMonitor):
             for k, (result, (prompt, target)) in enumerate(zip(results, self.prompts, strict=True)):
                 tokens = [text.pretty(t) for t in result.input_tokens]
                 marked = [t in special for t in result.input_tokens]
-                title = f"{prompt!r} -> {target!r}"
+                title = f"{prompt!r} -> {target!r}  log p {log_probs[k]:.3f}"
                 tag = TAGS["prompt_tokens"](method=tags[name], k=k)
                 log_token_values(self.writer, tag, step, tokens, result.seq_attr, marked, title)
 
