@@ -24,7 +24,7 @@ def input_embeddings(model: nn.Module) -> nn.Module | None:
     """The token embedding: ``get_input_embeddings()`` of the outermost Hugging Face model in
     ``model``, else its only ``nn.Embedding``; ``None`` when there is neither."""
     for module in _hf_modules(model):
-        found = module.get_input_embeddings()
+        found = getattr(module, "get_input_embeddings", lambda: None)()
         if isinstance(found, nn.Module):
             return found
     embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]

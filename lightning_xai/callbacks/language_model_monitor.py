@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -17,6 +17,7 @@ from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.figures.tokens import log_token_values
 from lightning_xai.hf_models import find_language_model
 from lightning_xai.methods.llm import PromptAttribution, as_tensor, continuation_log_prob
+from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS, chart_pattern
 from lightning_xai.token_text import TokenText, check_tokenizer
 
@@ -164,7 +165,8 @@ class LanguageModelMonitor(ProbeMonitor):
                 marked = [t in special for t in result.input_tokens]
                 title = f"{prompt!r} -> {target!r}  log p {log_probs[k]:.3f}"
                 tag = TAGS["prompt_tokens"](method=tags[name], k=k)
-                log_token_values(self.writer, tag, step, tokens, result.seq_attr, marked, title)
+                sink = cast(Sink, self.writer)
+                log_token_values(sink, tag, step, tokens, result.seq_attr, marked, title)
 
 
 def _on_cpu(result: LLMAttributionResult) -> LLMAttributionResult:
