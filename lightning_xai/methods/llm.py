@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from lightning_xai.methods.registry import snake_case
 
-__all__ = ["LLM_METHODS", "PromptAttribution", "continuation_log_prob"]
+__all__ = ["LLM_METHODS", "PromptAttribution", "as_tensor", "continuation_log_prob"]
 
 LLM_METHODS: dict[str, type] = {
     "FeatureAblation": FeatureAblation,
