@@ -4,6 +4,7 @@ from lightning_xai.callbacks import (
     AttentionMonitor,
     AttributionMonitor,
     FeatureMapMonitor,
+    LanguageModelMonitor,
     ProbeMonitor,
 )
 from lightning_xai.capture.attention import capture_attention
@@ -32,6 +33,7 @@ __all__ = [
     "FeatureMapMonitor",
     "FileSink",
     "GradCamPlusPlus",
+    "LanguageModelMonitor",
     "MethodSpec",
     "MetricSpec",
     "Probe",

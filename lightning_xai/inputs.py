@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ModelInputs"]
+__all__ = ["ModelInputs", "keyword_call"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class ModelInputs:
         extra: Captum's ``additional_forward_args``, passed after the tensors and not
             attributed: tensors are per sample ``[N, ...]`` (Captum's convention: it repeats
             them with the inputs), anything else is passed as it is (e.g. a flag).
+        keys: for dict batches (Hugging Face's ``input_ids``, ``attention_mask``...): the
+            keyword of each tensor, then of each extra; the model is called with keywords
+            (see :func:`keyword_call`). Empty: positional.
 
     Example:
         >>> batch = ModelInputs((torch.zeros(4, 3), torch.ones(4, 2)), (torch.ones(4, 5), True))
@@ -33,12 +36,19 @@ class ModelInputs:
 
     tensors: tuple[Tensor, ...]
     extra: tuple[Any, ...] = ()
+    keys: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, inputs: Tensor | Sequence[Tensor], extra: Sequence[Any] = ()) -> ModelInputs:
-        """From a tensor or a tuple of tensors (and the additional forward args)."""
+    def of(
+        cls,
+        inputs: Tensor | Sequence[Tensor],
+        extra: Sequence[Any] = (),
+        keys: Sequence[str] = (),
+    ) -> ModelInputs:
+        """From a tensor or a tuple of tensors (and the additional forward args, and the
+        keywords of a dict batch)."""
         tensors = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-        return cls(tensors, tuple(extra))
+        return cls(tensors, tuple(extra), tuple(keys))
 
     # -- what it is ------------------------------------------------------------------------
     @property
@@ -85,7 +95,7 @@ class ModelInputs:
         """``fn`` applied to each attributed tensor (and, with ``extra``, to each tensor
         among the additional forward args)."""
         more = tuple(fn(a) if extra and isinstance(a, Tensor) else a for a in self.extra)
-        return ModelInputs(tuple(fn(t) for t in self.tensors), more)
+        return ModelInputs(tuple(fn(t) for t in self.tensors), more, self.keys)
 
     def fresh_for(self, module: nn.Module) -> ModelInputs:
         """A copy (extras included) with floating tensors in the module's dtype (``bf16-true``)."""
@@ -101,7 +111,7 @@ class ModelInputs:
 
     def like(self, tensors: Sequence[Tensor]) -> ModelInputs:
         """Other attributed tensors (e.g. perturbed ones) with these additional forward args."""
-        return ModelInputs(tuple(tensors), self.extra)
+        return ModelInputs(tuple(tensors), self.extra, self.keys)
 
     @staticmethod
     def grid_of(tensors: Sequence[Tensor], ndim: int) -> int:
@@ -109,14 +119,23 @@ class ModelInputs:
         many dimensions, else the first."""
         return next((i for i, t in enumerate(tensors) if t.ndim == ndim), 0)
 
+    def keyword(self, key: str) -> Tensor | None:
+        """The tensor a dict batch gave under ``key`` (e.g. ``"attention_mask"``), else
+        ``None``."""
+        values = (*self.tensors, *self.extra)
+        found = values[self.keys.index(key)] if key in self.keys else None
+        return found if isinstance(found, Tensor) else None
+
     # -- use -------------------------------------------------------------------------------
     def __call__(self, model: Callable[..., Any]) -> Any:
-        """``model(*tensors, *extra)``."""
-        return model(*self.tensors, *self.extra)
+        """``model(*tensors, *extra)``, or by keyword for a dict batch."""
+        return keyword_call(model, (*self.tensors, *self.extra), self.keys)
 
     def names(self, model: nn.Module) -> list[str]:
-        """A name per attributed tensor: the ``forward`` parameter it binds to (``image``,
-        ``tabular``), else ``input_<i>``."""
+        """A name per attributed tensor: its key in a dict batch, else the ``forward``
+        parameter it binds to (``image``, ``tabular``), else ``input_<i>``."""
+        if self.keys:
+            return list(self.keys[: len(self.tensors)])
         try:
             params = list(inspect.signature(model.forward).parameters.values())
         except (TypeError, ValueError):
@@ -138,3 +157,27 @@ class ModelInputs:
                 f"row per sample; got first dimensions {sizes}. Pass constants that "
                 "are not per sample as non-tensor values (Captum repeats tensors with the inputs)."
             )
+
+
+def keyword_call(model: Callable[..., Any], values: Sequence[Any], keys: Sequence[str]) -> Any:
+    """``model(**dict(zip(keys, values)))`` for the keywords its ``forward`` takes (all of them
+    when it takes ``**kwargs``), as a training step calls a Hugging Face model with a dict
+    batch; positional when there are no keys or the model does not take the first by name.
+
+    Example:
+        >>> keyword_call(lambda input_ids, attention_mask=None: input_ids, [1, 2], ["input_ids",
+        ...     "attention_mask", "token_type_ids"][:2])
+        1
+    """
+    if not keys:
+        return model(*values)
+    try:
+        params = inspect.signature(getattr(model, "forward", model)).parameters.values()
+    except (TypeError, ValueError):
+        return model(*values)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return model(**dict(zip(keys, values, strict=True)))
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if keys[0] not in named:
+        return model(*values)
+    return model(**{k: v for k, v in zip(keys, values, strict=True) if k in named})

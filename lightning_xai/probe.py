@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_xai.batches import concat_padded, trim_padding
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.samples import (
     balanced_choice,
-    concat_batches,
     describe,
     is_map_style,
     read_batch,
@@ -38,6 +38,13 @@ class Probe:
     ``seed``, class-balanced (round-robin over the classes) when the labels are integer class ids.
     They can also be given explicitly. The probe lives on the training device and is saved in the
     callback's checkpoint state, so a resumed run explains the same samples.
+
+    Hugging Face dict batches are read as they are: ``input_ids`` (or ``pixel_values``)
+    explained, ``attention_mask`` and ``token_type_ids`` passed by keyword, ``labels`` the
+    labels. Batches padded to different lengths (``DataCollatorWithPadding``) are padded to a
+    common length first (``pad_id`` for token ids: set by the monitor from the tokenizer or the
+    model's config, else the id the data pads with), and the chosen samples cut to their
+    longest; the attention mask keeps each sample's length (:attr:`lengths`).
 
     Multi-input models (``forward(image, tabular)``) and models with further arguments that are
     not explained (Captum's ``additional_forward_args``, e.g. an attention mask) get their
@@ -86,6 +93,7 @@ class Probe:
         self._indices: list[int] | None = None
         self._batch: ModelInputs | None = None
         self._labels: Tensor | None = None
+        self.pad_id: int | None = None
         if isinstance(samples, Tensor | tuple):
             batch, labels = split_samples(samples)
             self._set(batch, labels, list(range(batch.size)))
@@ -130,6 +138,13 @@ class Probe:
     def labels(self) -> Tensor | None:
         """Labels ``[N]`` (or ``[N, ...]``) when the data has them, else ``None``."""
         return self._labels
+
+    @property
+    def lengths(self) -> Tensor | None:
+        """Tokens per sample ``[N]`` (the ``attention_mask`` summed) for dict batches that
+        have one, else ``None``."""
+        mask = None if self._batch is None else self._batch.keyword("attention_mask")
+        return None if mask is None or mask.ndim != 2 else mask.sum(dim=1)
 
     @property
     def indices(self) -> list[int]:
@@ -191,7 +206,7 @@ class Probe:
                     f"of {size} samples."
                 )
             batch, labels = self._load(dataset, collate, self._indices)
-            return batch, labels, self._indices
+            return *trim_padding(batch, labels), self._indices
         if size == 0:
             raise ValueError("the validation dataset is empty; nothing to explain.")
         self._check_enough(size)
@@ -199,7 +214,8 @@ class Probe:
         scanned = order[: self.scan_limit].tolist()
         batch, labels = self._load(dataset, collate, scanned)
         chosen = balanced_choice(labels, len(scanned), self.num_probes)
-        return batch.take(chosen), _take(labels, chosen), [scanned[i] for i in chosen.tolist()]
+        batch, labels = trim_padding(batch.take(chosen), _take(labels, chosen))
+        return batch, labels, [scanned[i] for i in chosen.tolist()]
 
     def _load(
         self, dataset: Any, collate: Callable[[list[Any]], Any], indices: list[int]
@@ -208,7 +224,7 @@ class Probe:
             self.unpack(collate([dataset[i] for i in indices[s : s + _SCAN_CHUNK]]))
             for s in range(0, len(indices), _SCAN_CHUNK)
         ]
-        return concat_batches(parts)
+        return concat_padded(parts, self.pad_id)
 
     def _select_from_batches(
         self, dataloader: Iterable[Any]
@@ -222,7 +238,7 @@ class Probe:
                 break
         if not parts:
             raise ValueError("the validation dataloader yielded no batch; nothing to explain.")
-        batch, labels = concat_batches(parts)
+        batch, labels = concat_padded(parts, self.pad_id)
         if self._indices is not None:
             chosen = torch.tensor(self._indices)
             if int(chosen.max()) >= batch.size:
@@ -234,7 +250,8 @@ class Probe:
             self._check_enough(batch.size)
             order = torch.randperm(batch.size, generator=torch.Generator().manual_seed(self.seed))
             chosen = order[balanced_choice(_take(labels, order), len(order), self.num_probes)]
-        return batch.take(chosen), _take(labels, chosen), chosen.tolist()
+        batch, labels = trim_padding(batch.take(chosen), _take(labels, chosen))
+        return batch, labels, chosen.tolist()
 
     def _check_enough(self, available: int) -> None:
         if available < self.num_probes:
@@ -263,12 +280,14 @@ class Probe:
             "labels": None if self._labels is None else self._labels.detach().cpu(),
             "indices": self._indices,
             **({"additional_forward_args": cpu.extra} if cpu.extra else {}),
+            **({"keys": list(cpu.keys)} if cpu.keys else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restores the samples saved by :meth:`state_dict`."""
         if state.get("inputs") is not None:
-            batch = ModelInputs.of(state["inputs"], state.get("additional_forward_args", ()))
+            extra = state.get("additional_forward_args", ())
+            batch = ModelInputs.of(state["inputs"], extra, state.get("keys", ()))
             self._set(batch, state.get("labels"), list(state.get("indices") or []))
         elif state.get("indices") is not None:
             self._indices = list(state["indices"])

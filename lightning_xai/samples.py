@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_xai.batches import unpack_keyed
 from lightning_xai.inputs import ModelInputs
 
 __all__ = [
@@ -136,6 +137,9 @@ def read_batch(batch: Any) -> tuple[ModelInputs, Tensor | None]:
     if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Tensor):
         label = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
         return ModelInputs.of(batch[0]), label
+    if isinstance(batch, Mapping) and (keyed := unpack_keyed(batch)) is not None:
+        y = next((batch[k] for k in _LABEL_KEYS if isinstance(batch.get(k), Tensor)), None)
+        return keyed, y
     if isinstance(batch, Mapping):
         x = next((batch[k] for k in _INPUT_KEYS if isinstance(batch.get(k), Tensor)), None)
         if x is not None:

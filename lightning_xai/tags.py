@@ -87,6 +87,9 @@ _TABLE = {
     "metric": "xai/metrics/{metric}/{method}",
     "budget_knob": "xai/budget/{method}/{knob}",
     "budget": "xai/budget/{name}",
+    # LanguageModelMonitor
+    "prompt_log_prob": "xai/prompts/log_prob/prompt_{k:02d}",
+    "prompt_tokens": "xai/prompts/{method}/prompt_{k:02d}",
     # every monitor
     "epoch": "xai/epoch",
     "error": "xai/errors/{what}",

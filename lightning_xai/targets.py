@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
+
+from lightning_xai.inputs import keyword_call
 
 __all__ = ["SelectOutput", "TargetSpec", "check_target", "resolve_target"]
 
@@ -78,8 +80,13 @@ def resolve_target(target: TargetSpec, outputs: Tensor, labels: Tensor | None) -
 
 
 class SelectOutput(nn.Module):
-    """The model with ``transform`` applied to its output: for models returning a dict or a
-    tuple, so that Captum sees one tensor ``[N, K]``.
+    """The model as Captum sees it: one tensor of scores ``[N, K]`` from positional inputs.
+
+    ``transform`` picks the scores from the output (for models returning a dict or a tuple);
+    without one, a Hugging Face ``ModelOutput`` (or any mapping with ``logits``) gives its
+    ``logits`` and a tensor is returned as it is. ``keys`` (set from a dict batch's
+    :class:`~lightning_xai.inputs.ModelInputs`) turn Captum's positional arguments into the
+    keywords the model was trained with (``input_ids=..., attention_mask=...``).
 
     The model stays a submodule (its layers are the same objects, so layer methods and
     DeepLift's module rewrites still reach them).
@@ -90,10 +97,21 @@ class SelectOutput(nn.Module):
         torch.Size([1, 3])
     """
 
-    def __init__(self, model: nn.Module, transform: Callable[[object], Tensor]) -> None:
+    def __init__(
+        self, model: nn.Module, transform: Callable[[object], Tensor] | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.transform = transform
+        self.keys: tuple[str, ...] = ()
 
     def forward(self, *args: object, **kwargs: object) -> Tensor:
-        return self.transform(self.model(*args, **kwargs))
+        if kwargs:
+            output = self.model(*args, **kwargs)
+        else:
+            output = keyword_call(self.model, args, self.keys)
+        if self.transform is not None:
+            return self.transform(output)
+        if not isinstance(output, Tensor) and isinstance(output, Mapping) and "logits" in output:
+            return output["logits"]
+        return output

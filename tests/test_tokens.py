@@ -9,6 +9,7 @@ from lightning_xai import AttributionMonitor
 from lightning_xai.figures.tokens import log_token_attributions, token_scores
 from lightning_xai.render.tokens import token_labels, token_strip, token_table
 from lightning_xai.sinks import FileSink
+from lightning_xai.token_text import TokenText
 
 
 def test_labels_strip_and_table() -> None:
@@ -19,7 +20,10 @@ def test_labels_strip_and_table() -> None:
     assert green[1] > green[0] and red[0] > red[1]
     wrapped = token_strip(["word"] * 40, torch.zeros(40), max_width=100)
     assert wrapped.shape[2] <= 100 and wrapped.shape[1] > 5 * 12
-    assert "| &lt;pad&gt; | -0.250 |" in token_table(["<pad>"], torch.tensor([-0.25]))
+    assert "| &lt;pad&gt; | -2.500e-01 | -1.000 |" in token_table(["<pad>"], torch.tensor([-0.25]))
+    # small values are told apart (3 decimals showed +0.000 for both)
+    table = token_table(["a", "b", "c"], torch.tensor([3e-4, 1e-4, 0.0]), [True, False, False])
+    assert "| *a* | +3.000e-04 | +1.000 |" in table and "| b | +1.000e-04 | +0.333 |" in table
     with pytest.raises(ValueError, match="one entry per token"):
         token_strip(["a"], torch.zeros(2))
 
@@ -32,7 +36,7 @@ def test_scores_sum_the_embedding_dimension_and_padding_is_left_out(tmp_path) ->
     sink = FileSink(tmp_path)
     skipped = log_token_attributions(
         sink, 3, ids, {"LIG": attribution, "odd": torch.ones(2, 7)}, {"LIG": "lig", "odd": "odd"},
-        ["#0", "#1"], ["<pad>", "[CLS]", "x", "y", "a", "b", "c"], pad_id=0,
+        ["#0", "#1"], TokenText(vocabulary=["<pad>", "[CLS]", "x", "y", "a", "b", "c"], pad_id=0),
     )  # fmt: skip
     sink.flush()
     assert skipped == ["odd"]

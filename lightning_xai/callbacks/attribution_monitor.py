@@ -19,6 +19,7 @@ from lightning_xai.figures.attributions import AttributionPictures, check_drawin
 from lightning_xai.figures.scales import HeldScales
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ConfiguredMethod, ModelSurvey
+from lightning_xai.methods.baselines import BaselineStrategy
 from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
@@ -26,9 +27,10 @@ from lightning_xai.metrics.values import MetricValues
 from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.probe_checks import check_model_call, check_probe_inputs
 from lightning_xai.render import Denormalize
-from lightning_xai.render.tokens import Vocabulary, check_vocabulary
+from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
+from lightning_xai.token_text import TokenText
 from lightning_xai.validators import check_callable, check_strings, named_errors
 
 __all__ = ["AttributionMonitor"]
@@ -70,6 +72,12 @@ class AttributionMonitor(ProbeMonitor):
     e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
     strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
     :func:`~lightning_xai.figures.tokens.log_token_attributions`.
+    Hugging Face needs no glue: dict batches (``input_ids``, ``attention_mask``,
+    ``token_type_ids``, ``pixel_values``, ``labels``) are read as they are and the model is
+    called with those keywords; a ``ModelOutput`` is explained through its ``logits``; layer
+    methods default to the input embedding (``get_input_embeddings()``) of models without a
+    ``Conv2d``; baselines of token ids default to Captum's text baseline (the pad id, special
+    tokens kept); probes from dynamically padded batches are padded to one length.
     Multi-input models (``batch_transform`` returning ``((image, table), labels)``, optionally
     with Captum's ``additional_forward_args`` as a third element) get each input's pictures
     under ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``, ``<input>`` being the
@@ -100,7 +108,14 @@ class AttributionMonitor(ProbeMonitor):
             marked ``~0``, whatever the scale.
         vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
             inputs; default: the ids are shown.
-        pad_id: token id of padding, left out of the token pictures.
+        tokenizer: a Hugging Face tokenizer instead of ``vocabulary``: tokens decoded,
+            special tokens marked (underlined, in italics in the table) and kept in the text
+            baseline, its pad id the default ``pad_id``.
+        merge_words: with ``tokenizer``: word pieces merged into words, their attributions
+            summed.
+        pad_id: token id of padding, left out of the token pictures (when the batch has no
+            attention mask) and used by the text baseline; default the tokenizer's, else the
+            model's ``config.pad_token_id``.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
         output_transform: for models that return a dict or a tuple: a callable picking the
@@ -144,6 +159,8 @@ class AttributionMonitor(ProbeMonitor):
         image_size: int = 112,
         scale: str = "sample",
         vocabulary: Vocabulary | None = None,
+        tokenizer: Any = None,
+        merge_words: bool = False,
         pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
         metrics: MetricsArg = None,
@@ -168,7 +185,8 @@ class AttributionMonitor(ProbeMonitor):
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
         check_drawing(_OWNER, view, sign, outlier_perc, denormalize, scale)
-        check_vocabulary(vocabulary, pad_id, _OWNER)
+        self._text = TokenText(tokenizer, vocabulary, pad_id, merge_words, owner=_OWNER)
+        self.probe.pad_id = self._text.pad_id
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
         scores = "model output -> scores [N, K]"
         check_callable(_OWNER, "output_transform", output_transform, scores)
@@ -188,8 +206,7 @@ class AttributionMonitor(ProbeMonitor):
             outlier_perc={m.key: _outlier_perc(outlier_perc, m) for m in self.methods},
             unit_keys=frozenset(m.key for m in self.methods if m.spec.output == "layer"),
             view=view, sign=sign, denormalize=denormalize, image_size=image_size,
-            feature_names=self.feature_names, vocabulary=vocabulary, pad_id=pad_id,
-            warn_once=self._warn_once,
+            feature_names=self.feature_names, text=self._text, warn_once=self._warn_once,
         )  # fmt: skip
 
     def _state_key_fields(self) -> dict[str, Any]:
@@ -199,6 +216,8 @@ class AttributionMonitor(ProbeMonitor):
         return {"seconds per method": chart_pattern("time", method="[^/]+")}
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._text.pad_id is None:  # the model's, found by ProbeMonitor.setup
+            self._text.pad_id = self.probe.pad_id
         calibrate = self.calibrate_chunks
         if calibrate is None:  # measured defaults fit CPUs; GPUs vary too much: measure
             calibrate = trainer.strategy.root_device.type == "cuda"
@@ -217,16 +236,21 @@ class AttributionMonitor(ProbeMonitor):
         with named_errors(_OWNER):
             check_probe_inputs(batch, self.feature_names, self.metrics)
         survey = ModelSurvey.run(pl_module, batch)
+        token_ids = batch.first.ndim == 2 and not batch.first.is_floating_point()
         for method in self.methods:
+            if token_ids and self._text.pad_id is not None:
+                _text_baseline(method, self._text)
             method.check(batch, survey)
         self._checked = True
 
     def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:
-        """What is explained: the module, or its output passed through ``output_transform``."""
-        if self.output_transform is None:
-            return pl_module
+        """What is explained: the module called as the probe's batch says (by keyword for
+        dict batches), its output passed through ``output_transform`` (or a ``ModelOutput``'s
+        ``logits``)."""
         if self._selected is None or self._selected.model is not pl_module:
             self._selected = SelectOutput(pl_module, self.output_transform)
+        if self.probe.ready:
+            self._selected.keys = self.probe.batch.keys
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
@@ -281,9 +305,11 @@ class AttributionMonitor(ProbeMonitor):
         held = None
         if self.scales.active:  # held here, on the training thread: they are checkpointed
             held = self.scales.hold(self._pictures.scales(cpu[0], results, names))
+        mask = batch.keyword("attention_mask")
+        mask = None if mask is None else mask.cpu()
         log, epoch = self._pictures.log, trainer.current_epoch
         writer.submit(
-            lambda: log(writer, step, *cpu, targets, labels, results, names, epoch, held)
+            lambda: log(writer, step, *cpu, targets, labels, results, names, epoch, held, mask)
         )
 
     def _plan(self, trainer: pl.Trainer, batch: ModelInputs, step: int) -> BudgetPlan:
@@ -317,3 +343,13 @@ def _outlier_perc(given: float | None, method: ConfiguredMethod) -> float:
     if given is not None:
         return given
     return 0.0 if method.spec.output == "layer" else 2.0
+
+
+def _text_baseline(method: ConfiguredMethod, text: TokenText) -> None:
+    """Captum's text baseline (pad id, special tokens kept) for a method on token ids whose
+    baselines the user left at the default."""
+    strategy = method.baselines
+    if strategy is not None and strategy.spec is None and strategy.min_count == 1:
+        method.baselines = BaselineStrategy(
+            text.baseline, distribution=strategy.distribution, where=strategy.where
+        )

@@ -13,6 +13,7 @@ from lightning_xai.callbacks.compat import Callback
 from lightning_xai.callbacks.console import WarnOnce
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
+from lightning_xai.hf_models import model_pad_id
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.progress import RunProgress
 from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink
@@ -131,6 +132,8 @@ class ProbeMonitor(Callback):
         if getattr(trainer, "fast_dev_run", False):
             message = "off under `fast_dev_run` (one batch, the loggers replaced by a dummy)."
             self._warn_once("fast_dev_run", message + " Run without it to see the output.")
+        if self.probe.pad_id is None:  # pads token ids of dynamically padded batches
+            self.probe.pad_id = model_pad_id(pl_module)
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

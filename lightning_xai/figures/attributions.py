@@ -29,9 +29,9 @@ from lightning_xai.render import (
 )
 from lightning_xai.render.colorbar import colorbars, negligible
 from lightning_xai.render.heatmap import attribution_scale, colour_range, resolve_sign
-from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS, panel_tag
+from lightning_xai.token_text import TokenText
 from lightning_xai.validators import check_choice
 
 __all__ = ["AttributionPictures", "check_drawing"]
@@ -45,8 +45,9 @@ class AttributionPictures:
         tags: method key -> tag (``integrated_gradients``).
         outlier_perc: method key -> percentage of the attribution mass saturated.
         unit_keys: keys of layer methods (their 1-D attributions are over units, not features).
-        view, sign, denormalize, image_size, feature_names, vocabulary, pad_id: see
+        view, sign, denormalize, image_size, feature_names: see
             :class:`~lightning_xai.callbacks.AttributionMonitor`.
+        text: how token ids read (tokenizer or vocabulary, padding, merged words).
         warn_once: ``(key, message)`` -> a warning given once per key.
     """
 
@@ -58,8 +59,7 @@ class AttributionPictures:
     denormalize: Denormalize
     image_size: int
     feature_names: Sequence[str] | None
-    vocabulary: Vocabulary | None
-    pad_id: int | None
+    text: TokenText
     warn_once: Callable[[str, str], None]
 
     def log(
@@ -74,6 +74,7 @@ class AttributionPictures:
         names: Sequence[str] = ("",),
         epoch: int | None = None,
         scales: Mapping[str, Tensor] | None = None,
+        token_mask: Tensor | None = None,
     ) -> None:
         """Draws and writes one run (CPU tensors): the attributions of each input, under
         ``<method>/<name>`` and ``xai/panels/<name>`` when the model takes several inputs.
@@ -95,13 +96,14 @@ class AttributionPictures:
             epoch: the epoch, shown in the titles.
             scales: ``[N]`` colour scales held across runs, by tag (see :meth:`scales`);
                 default: each map's own.
+            token_mask: the attention mask ``[N, L]`` of token inputs, or ``None``.
         """
         titles = probe_titles(outputs, targets, labels, epoch=epoch)
         for x, name, mine in self._per_input(inputs, results, names):
             tags = {k: self.tags[k] + (f"/{name}" if name else "") for k in mine}
             held = {k: scales[tags[k]] for k in mine if scales and tags[k] in scales}
             drawing = (titles, outputs, held)
-            self._log_input(sink, step, x, drawing, mine, tags, name)
+            self._log_input(sink, step, x, drawing, mine, tags, name, token_mask)
 
     def scales(
         self,
@@ -141,6 +143,7 @@ class AttributionPictures:
         results: dict[str, Tensor],
         tags: dict[str, str],
         name: str,
+        token_mask: Tensor | None = None,
     ) -> None:
         """The pictures of one input: ``results`` maps method keys to attributions over
         ``inputs``, logged under ``xai/attributions/<tags[key]>/...`` and
@@ -148,8 +151,8 @@ class AttributionPictures:
         ``drawing`` is (titles, outputs, held scales by key)."""
         titles, outputs, held = drawing
         if inputs.ndim == 2 and not inputs.is_floating_point():  # token ids [N, L]
-            args = (self.vocabulary, self.pad_id)
-            log_token_attributions(sink, step, inputs, results, tags, titles, *args, outputs)
+            args = (self.text, token_mask, outputs)
+            log_token_attributions(sink, step, inputs, results, tags, titles, *args)
             return
         charts = {k: a for k, a in results.items() if a.ndim == 2}
         maps = {k: a for k, a in results.items() if a.ndim == 4 == inputs.ndim}

@@ -9,11 +9,12 @@ import torch
 from torch import Tensor
 
 from lightning_xai.render.colorbar import colorbars, negligible
-from lightning_xai.render.tokens import Vocabulary, token_labels, token_strip, token_table
+from lightning_xai.render.tokens import token_strip, token_table
 from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS
+from lightning_xai.token_text import TokenText
 
-__all__ = ["log_token_attributions", "token_scores"]
+__all__ = ["log_token_attributions", "log_token_values", "token_scores"]
 
 
 def token_scores(attribution: Tensor, ids: Tensor) -> Tensor | None:
@@ -39,8 +40,8 @@ def log_token_attributions(
     results: Mapping[str, Tensor],
     tags: Mapping[str, str],
     titles: Sequence[str],
-    vocabulary: Vocabulary | None = None,
-    pad_id: int | None = None,
+    text: TokenText | None = None,
+    mask: Tensor | None = None,
     outputs: Tensor | None = None,
 ) -> list[str]:
     """Writes, per method and probe sample, the coloured token strip and a Markdown table:
@@ -50,14 +51,17 @@ def log_token_attributions(
     ==========================================  ==============================================
     ``xai/tokens/<method>/sample_<k>``          image: the sentence, each token on a colour for
                                                 its attribution (green +, red -), scaled by the
-                                                sample's largest |attribution|; title line;
-                                                a colour bar (``~0``: too weak to draw)
-    ``xai/tokens/<method>/sample_<k>``          text: a table token | attribution (TensorBoard
-                                                stores it as ``.../sample_<k>/text_summary``)
+                                                sample's largest |attribution| (in the title);
+                                                special tokens underlined in grey; a colour
+                                                bar (``~0``: too weak to draw)
+    ``xai/tokens/<method>/sample_<k>``          text: a table token | attribution | relative
+                                                (TensorBoard stores it as
+                                                ``.../sample_<k>/text_summary``)
     ``xai/attributions/<method>/values``        histogram, for attributions not ``[N, L, ...]``
     ==========================================  ==============================================
 
-    Padding (``pad_id``) is left out. Returns the keys whose attributions were not per token.
+    Padding (``mask`` 0, else ``text.pad_id``) is left out; with ``text.merge_words`` word
+    pieces are merged into words. Returns the keys whose attributions were not per token.
 
     Args:
         sink: where to write.
@@ -66,11 +70,12 @@ def log_token_attributions(
         results: method key -> attribution ``[N, L, ...]`` (CPU).
         tags: method key -> snake_case tag.
         titles: one title per sample.
-        vocabulary: token strings by id; default: the ids.
-        pad_id: padding id, or ``None``.
+        text: how ids read (tokenizer or vocabulary, padding); default: the ids.
+        mask: attention mask ``[N, L]`` (1 for tokens, 0 for padding), or ``None``.
         outputs: the model's outputs ``[N, ...]``, to tell negligible attributions (see
             :func:`~lightning_xai.render.colorbar.negligible`), or ``None``.
     """
+    text = text or TokenText()
     skipped = []
     for key, attribution in results.items():
         scores = token_scores(attribution, ids)
@@ -79,19 +84,41 @@ def log_token_attributions(
             skipped.append(key)
             continue
         for k in range(ids.shape[0]):
-            keep = ids[k] != pad_id if pad_id is not None else slice(None)
-            tokens = token_labels(ids[k][keep], vocabulary)
-            values = scores[k][keep]
-            if values.numel() == 0:
-                continue
-            peak = values.abs().max().reshape(1)
-            marked = None if outputs is None else negligible(values[None], outputs[k : k + 1])
-            shown = peak if marked is None else torch.where(marked, float("inf"), peak)
-            strip = token_strip(tokens, values / shown.clamp(min=1e-30), title=titles[k])
+            if mask is not None and mask.shape == ids.shape:
+                keep = mask[k] != 0
+            elif text.pad_id is not None:
+                keep = ids[k] != text.pad_id
+            else:
+                keep = torch.ones_like(ids[k], dtype=torch.bool)
+            tokens, values, special = text.words(ids[k][keep], scores[k][keep])
             tag = TAGS["tokens"](method=tags[key], k=k)
-            sink.add_image(tag, _with_bar(strip, peak, marked), step)
-            sink.add_text(tag, f"**{titles[k]}**\n\n{token_table(tokens, values)}", step)
+            row = None if outputs is None else outputs[k : k + 1]
+            log_token_values(sink, tag, step, tokens, values, special, titles[k], row)
     return skipped
+
+
+def log_token_values(
+    sink: Sink,
+    tag: str,
+    step: int,
+    tokens: Sequence[str],
+    values: Tensor,
+    special: Sequence[bool],
+    title: str,
+    outputs: Tensor | None = None,
+) -> None:
+    """One sequence's strip (image, above its colour bar) and table (text) under ``tag``:
+    ``tokens`` with their ``values [L]``, ``special`` tokens marked, the largest |value| in the
+    title; ``outputs`` ``[1, K]``: the model's, to mark a negligible sequence ``~0``."""
+    if values.numel() == 0:
+        return
+    peak = values.abs().max().reshape(1)
+    marked = None if outputs is None else negligible(values[None], outputs)
+    shown = peak if marked is None else torch.where(marked, float("inf"), peak)
+    heading = f"{title}  |max| {float(peak):.2e}"
+    strip = token_strip(tokens, values / shown.clamp(min=1e-30), title=heading, marked=special)
+    sink.add_image(tag, _with_bar(strip, peak, marked), step)
+    sink.add_text(tag, f"**{heading}**\n\n{token_table(tokens, values, special)}", step)
 
 
 def _with_bar(strip: Tensor, peak: Tensor, marked: Tensor | None) -> Tensor:

@@ -49,7 +49,8 @@ class ConfiguredMethod:
             ``"integrated_gradients"``), ``"NoiseTunnel(<name>)"``, or any label when
             ``options["method"]`` names the algorithm.
         options: keyword options. ``method``: algorithm name. ``layer``: dotted module name for
-            layer and neuron methods (default: the last ``Conv2d``). ``neuron_selector``
+            layer and neuron methods (default: the last ``Conv2d``; without one, the token
+            embedding: ``get_input_embeddings()`` or the only ``nn.Embedding``). ``neuron_selector``
             (``Neuron*``, required): an int (a unit of a 1-D layer), a tuple of indices or
             slices (one per dimension of the layer's output after the batch), or a callable
             ``layer_output [N, ...] -> [N]``. ``baselines``: see

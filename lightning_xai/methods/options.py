@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from lightning_xai.hf_models import input_embeddings
 from lightning_xai.methods.baselines import BaselineSpec
 from lightning_xai.methods.registry import MethodSpec
 
@@ -37,10 +38,13 @@ _MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "n
 def resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
     if name is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        embedding = None if convs else input_embeddings(model)
+        if embedding is not None:  # a text model: its token embedding
+            return embedding
         if not convs:
             raise ValueError(
-                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d to default "
-                f"to. Pass `layer=` one of: {layer_names(model)}."
+                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d or token "
+                f"embedding to default to. Pass `layer=` one of: {layer_names(model)}."
             )
         return convs[-1]
     try:

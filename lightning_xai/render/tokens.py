@@ -28,6 +28,7 @@ Vocabulary = Sequence[str] | Mapping[int, str]
 LINE_HEIGHT = 12
 """Height in pixels of one line of text (the default PIL font)."""
 _PAD = 3
+_MARK = 2  # height of the grey line under marked tokens
 
 
 def check_vocabulary(vocabulary: object, pad_id: object, owner: str) -> None:
@@ -98,7 +99,11 @@ def text_tile(text: str, width: int | None = None) -> Tensor:
 
 
 def token_strip(
-    tokens: Sequence[str], values: Tensor, max_width: int = 640, title: str | None = None
+    tokens: Sequence[str],
+    values: Tensor,
+    max_width: int = 640,
+    title: str | None = None,
+    marked: Sequence[bool] | None = None,
 ) -> Tensor:
     """Each token on a background coloured by its value, wrapped into lines.
 
@@ -109,6 +114,8 @@ def token_strip(
         values: ``[L]`` values in [-1, 1] (e.g. attributions divided by their largest |value|).
         max_width: lines wrap before this many pixels.
         title: an optional first line (dark text on white).
+        marked: ``L`` flags; marked tokens (special tokens such as ``[CLS]``) are underlined
+            in grey.
 
     Returns:
         ``[3, H, W]`` float in [0, 1]; ``W <= max_width`` unless one token is wider.
@@ -117,10 +124,10 @@ def token_strip(
         >>> token_strip(["a", "good", "film"], torch.tensor([0.0, 1.0, -0.5])).shape[0]
         3
     """
-    if values.shape != (len(tokens),):
+    if values.shape != (len(tokens),) or (marked is not None and len(marked) != len(tokens)):
         raise ValueError(
-            f"token_strip: `values` must have one entry per token ({len(tokens)}), got shape "
-            f"{tuple(values.shape)}."
+            f"token_strip: `values` (and `marked`) must have one entry per token ({len(tokens)}), "
+            f"got shape {tuple(values.shape)}."
         )
     colours = apply_colormap(
         ((values.float().clamp(-1, 1) + 1) / 2).reshape(1, 1, 1, -1), "diverging"
@@ -130,7 +137,11 @@ def token_strip(
         text = text_tile(token).unsqueeze(0)  # 0 on the glyphs, 1 around them
         background = colours[0, :, 0, k].reshape(3, 1, 1)
         ink = 1.0 if float(background.mean()) < 0.45 else 0.0  # light text on dark colours
-        tiles.append(text * background + (1 - text) * ink)
+        tile = text * background + (1 - text) * ink
+        if marked is not None:
+            line = torch.full((3, _MARK, tile.shape[2]), 0.5 if marked[k] else 1.0)
+            tile = torch.cat([tile, line], dim=1)
+        tiles.append(tile)
     lines: list[list[Tensor]] = [[]]
     used = 0
     for tile in tiles:
@@ -149,23 +160,31 @@ def token_strip(
     return torch.cat(parts, dim=1).clamp(0, 1)
 
 
-def token_table(tokens: Sequence[str], values: Tensor) -> str:
-    """A Markdown table ``token | value`` (TensorBoard's TEXT tab renders it).
+def token_table(tokens: Sequence[str], values: Tensor, marked: Sequence[bool] | None = None) -> str:
+    """A Markdown table ``token | attribution | relative`` (TensorBoard's TEXT tab renders it):
+    values in scientific notation, so that small ones are told apart, and relative to the
+    largest |value| (the colour of the strip). Marked (special) tokens are in italics.
 
     Example:
-        >>> print(token_table(["good"], torch.tensor([0.5])))
-        | token | attribution |
-        |---|---:|
-        | good | +0.500 |
+        >>> print(token_table(["good", "[SEP]"], torch.tensor([0.5, -2e-5]), [False, True]))
+        | token | attribution | relative |
+        |---|---:|---:|
+        | good | +5.000e-01 | +1.000 |
+        | *[SEP]* | -2.000e-05 | -0.000 |
     """
-    rows = ["| token | attribution |", "|---|---:|"]
-    for token, value in zip(tokens, values.tolist(), strict=True):
+    rows = ["| token | attribution | relative |", "|---|---:|---:|"]
+    largest = float(values.abs().max()) if values.numel() else 0.0
+    flags = marked if marked is not None else [False] * len(tokens)
+    for token, value, mark in zip(tokens, values.tolist(), flags, strict=True):
         escaped = token.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-        rows.append(f"| {escaped} | {value:+.3f} |")
+        escaped = escaped.replace("*", "\\*")
+        shown = f"*{escaped}*" if mark else escaped
+        relative = value / largest if largest > 0 else 0.0
+        rows.append(f"| {shown} | {value:+.3e} | {relative:+.3f} |")
     return "\n".join(rows)
 
 
 def _join(tiles: list[Tensor]) -> Tensor:
-    gap = torch.ones(3, LINE_HEIGHT, 1)
+    gap = torch.ones(3, tiles[0].shape[1], 1)
     parts = [part for tile in tiles for part in (tile, gap)][:-1]
     return torch.cat(parts, dim=2)
