@@ -82,6 +82,7 @@ class Probe:
         self._labels: Tensor | None = None
         if isinstance(samples, Tensor | tuple):
             batch, labels = _split_samples(samples)
+            _check_finite(batch, list(range(batch.size)), "`probe`")
             self._set(batch, labels, list(range(batch.size)))
         elif samples is not None:
             if not isinstance(samples, Sequence) or not all(
@@ -185,6 +186,7 @@ class Probe:
                 batch, labels, indices = self._select_from_dataset(dataset, collate)
             else:
                 batch, labels, indices = self._select_from_batches(dataloader)
+            _check_finite(batch, indices, "the validation data")
             self._set(batch, labels, indices)
         self.to(device)
 
@@ -378,6 +380,21 @@ def _is_map_style(dataset: Any) -> bool:
         and hasattr(dataset, "__getitem__")
         and hasattr(dataset, "__len__")
     )
+
+
+def _check_finite(batch: ModelInputs, indices: list[int], source: str) -> None:
+    """Raises ``ValueError`` naming the samples of ``batch`` that hold NaN or inf."""
+    bad: set[int] = set()
+    for t in batch.tensors:
+        if t.is_floating_point() and t.numel():
+            rows = (~torch.isfinite(t.reshape(t.shape[0], -1))).any(dim=1).nonzero().flatten()
+            bad.update(indices[i] for i in rows.tolist())
+    if bad:
+        raise ValueError(
+            f"Probe: the probe samples at indices {sorted(bad)[:5]} of {source} hold NaN or inf "
+            "values: nothing can be explained on them. Clean the data, or pass `probe=` indices "
+            "of finite samples."
+        )
 
 
 def _check_positive_int(name: str, value: Any) -> None:

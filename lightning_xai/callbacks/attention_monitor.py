@@ -71,7 +71,7 @@ class AttentionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``).
+            ``background_writes``, ``name``).
 
     Example:
         >>> monitor = AttentionMonitor(vocabulary=vocab, pad_id=0)  # doctest: +SKIP
@@ -102,6 +102,7 @@ class AttentionMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        name: str | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -111,6 +112,7 @@ class AttentionMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            name=name,
         )
         if isinstance(layers, str):
             layers = [layers]

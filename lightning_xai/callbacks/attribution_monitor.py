@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_xai.arguments import check_count, check_optional_bool
 from lightning_xai.budget import STAGES, BudgetPlan, TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
@@ -118,7 +119,7 @@ class AttributionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``).
+            ``background_writes``, ``name``).
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -151,6 +152,7 @@ class AttributionMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        name: str | None = None,
         calibrate_chunks: bool | None = None,
         output_transform: Callable[[Any], Tensor] | None = None,
         max_seconds: float | None = None,
@@ -163,6 +165,7 @@ class AttributionMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            name=name,
         )
         self.methods = _configure(methods)
         check_target(target, "AttributionMonitor")
@@ -183,6 +186,9 @@ class AttributionMonitor(ProbeMonitor):
                 "AttributionMonitor: `denormalize` must be (mean, std), a callable or None, got "
                 f"{denormalize!r}."
             )
+        _check_std(denormalize)
+        check_count(image_size, "image_size", "AttributionMonitor")
+        check_optional_bool(calibrate_chunks, "calibrate_chunks", "AttributionMonitor")
         check_vocabulary(vocabulary, pad_id, "AttributionMonitor")
         self.vocabulary = vocabulary
         self.pad_id = pad_id
@@ -224,7 +230,8 @@ class AttributionMonitor(ProbeMonitor):
         )  # fmt: skip
 
     def _state_key_fields(self) -> dict[str, Any]:
-        return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
+        methods = {"methods": [m.key for m in self.methods], "metrics": list(self.metrics.specs)}
+        return {**super()._state_key_fields(), **methods}
 
     def _chart_layout(self) -> dict[str, str]:
         return {"seconds per method": r"xai/time/[^/]+$"}
@@ -302,6 +309,15 @@ class AttributionMonitor(ProbeMonitor):
             resolve_target(self.target, outputs, self.probe.labels)
         except ValueError as err:
             raise ValueError(f"AttributionMonitor: {err}") from None
+        labels, classes = self.probe.labels, outputs.shape[-1]
+        if labels is not None and not labels.is_floating_point() and outputs.ndim == 2:
+            outside = sorted({int(v) for v in labels.flatten() if not 0 <= v < classes})
+            if outside:
+                self._warn_once(
+                    "labels",
+                    f"the probe's labels {outside[:5]} lie outside the model's {classes} outputs "
+                    f"[0, {classes - 1}]: they are shown as they are; `target`='label' would fail.",
+                )
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch = _model_inputs(self.probe.batch, pl_module)
@@ -311,6 +327,8 @@ class AttributionMonitor(ProbeMonitor):
             return
         with torch.no_grad():
             outputs = batch(self._forward(pl_module))
+        if not torch.isfinite(outputs).all():  # counted as `xai/errors/run`
+            raise FloatingPointError("the model's outputs on the probe hold NaN or inf")
         targets = resolve_target(self.target, outputs, labels)
         # Each rank explains its share of the probe; every rank gets the whole result.
         shard = ProbeShard.of(trainer)
@@ -403,6 +421,15 @@ def _model_inputs(batch: ModelInputs, module: torch.nn.Module) -> ModelInputs:
         return t.clone()
 
     return batch.map(fresh, extra=True)
+
+
+def _check_std(denormalize: Denormalize) -> None:
+    if denormalize is None or callable(denormalize) or len(denormalize) != 2:
+        return
+    if (torch.as_tensor(denormalize[1], dtype=torch.float) == 0).any():
+        raise ValueError(
+            f"AttributionMonitor: `denormalize` std must be nonzero, got {denormalize[1]!r}."
+        )
 
 
 def _each(value: Attribution, fn: Callable[[Tensor], Tensor]) -> Attribution:

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_xai.callbacks.identity import CheckpointIdentity
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
@@ -29,7 +30,7 @@ _CAPTUM_NOTICES = (
 )
 
 
-class ProbeMonitor(pl.Callback):
+class ProbeMonitor(CheckpointIdentity):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
@@ -49,6 +50,7 @@ class ProbeMonitor(pl.Callback):
         background_writes: render, encode and write on a background thread (default), so
             the hook returns once the results are on the CPU; flushed at the end of every
             stage and on exceptions.
+        name: identity in checkpoints, see :mod:`~lightning_xai.callbacks.identity`.
     """
 
     _needs_grad: bool = True
@@ -65,12 +67,16 @@ class ProbeMonitor(pl.Callback):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        name: str | None = None,
     ) -> None:
+        super().__init__(name)
         name = type(self).__name__
         try:
             self.probe = Probe(num_probes, probe_seed, probe, batch_transform)
         except (TypeError, ValueError) as err:
-            raise type(err)(str(err).replace("Probe:", f"{name}:", 1)) from None
+            message = str(err).replace("Probe:", f"{name}:", 1).replace("`seed`", "`probe_seed`")
+            message = message.replace("`samples`", "`probe`")
+            raise type(err)(message) from None
         if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool):
             raise TypeError(
                 f"{name}: `every_n_epochs` must be a positive int, got "
@@ -90,24 +96,22 @@ class ProbeMonitor(pl.Callback):
         self._writer: BackgroundWriter | None = None
         self._warned: set[str] = set()
 
-    # -- identity and state ----------------------------------------------------------------
-    @property
-    @override
-    def state_key(self) -> str:
-        return self._generate_state_key(**self._state_key_fields())
-
+    # -- state ---------------------------------------------------------------------------
     def _state_key_fields(self) -> dict[str, Any]:
         return {"num_probes": self.probe.num_probes, "probe_seed": self.probe.seed}
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe.state_dict(), "runs": self.runs, "errors": dict(self.errors)}
+        state = {"probe": self.probe.state_dict(), "runs": self.runs, "errors": dict(self.errors)}
+        return {**state, "config": self._state_key_fields()}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.probe.load_state_dict(state_dict.get("probe", {}))
         self.runs = int(state_dict.get("runs", 0))
         self.errors = Counter(state_dict.get("errors", {}))
+        if note := self._resume_note(state_dict.get("config")):
+            self._warn_once("resume-config", note)
 
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
@@ -124,6 +128,7 @@ class ProbeMonitor(pl.Callback):
                 "`limit_val_batches=0`: no validation runs."
             )
         ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
+        self._take_position(getattr(trainer, "callbacks", []))
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -143,8 +148,7 @@ class ProbeMonitor(pl.Callback):
         self._ensure_probe(pl_module, trainer.test_dataloaders)
 
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
-        """Selects the probe once data is there, then checks it against the model: both
-        happen before the first training step, so a bad configuration stops the run early."""
+        """Selects the probe once data is there and checks it, before the first step."""
         if not self.probe.ready:
             loader = _first_loader(loaders)
             if loader is None:
@@ -154,6 +158,7 @@ class ProbeMonitor(pl.Callback):
                     self.probe.select(loader, pl_module.device)
                 except (TypeError, ValueError) as err:
                     message = str(err).replace("Probe:", f"{type(self).__name__}:", 1)
+                    message = message.replace("`samples`", "`probe`")
                     raise type(err)(message) from None
                 self._check_probe(pl_module)
         self.probe.to(pl_module.device)
@@ -169,6 +174,13 @@ class ProbeMonitor(pl.Callback):
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._maybe_run(trainer, pl_module)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.num_val_batches == [0] and self._should_run(trainer) and trainer.is_global_zero:
+            self._writer_for(trainer)  # this epoch's validation data was empty: nothing ran
+            error = RuntimeError(f"validation at epoch {trainer.current_epoch} ran no batches")
+            self._failed("validation", error, trainer.global_step)
 
     def _should_run(self, trainer: pl.Trainer) -> bool:
         if trainer.sanity_checking:

@@ -123,6 +123,7 @@ class FeatureMapMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        name: str | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -132,6 +133,7 @@ class FeatureMapMonitor(ProbeMonitor):
             every_n_epochs=every_n_epochs,
             on_error=on_error,
             background_writes=background_writes,
+            name=name,
         )
         self.layers = _check_layers(layers)
         size = self.probe.size or len(self.probe.indices)
@@ -263,6 +265,7 @@ class FeatureMapMonitor(ProbeMonitor):
             },
             "maps": out[samples].float().cpu().clone(),  # [S, C, ...]
             "values": flat[::stride].float().cpu().clone() if self.histograms else None,
+            "finite": bool(torch.isfinite(out).all()),
         }
 
     def _log_layer(
@@ -275,6 +278,8 @@ class FeatureMapMonitor(ProbeMonitor):
     ) -> dict[str, Any]:
         writer = self.writer
         weight = module.weight.detach().float().cpu()
+        if not capture["finite"] or not torch.isfinite(weight).all():  # counted, not drawn
+            raise FloatingPointError(f"layer {name!r}: NaN or inf in its weights or outputs")
         channels = select_channels(capture["scores"], self.max_channels)
         health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
 

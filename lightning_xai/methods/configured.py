@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from captum.attr import NoiseTunnel
 from torch import Tensor, nn
 
+from lightning_xai.arguments import check_count
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
-from lightning_xai.methods.checks import check_method
+from lightning_xai.methods.checks import check_method, default_layer
 from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
@@ -32,6 +33,8 @@ _NOISE_KEYS = ("nt_type", "nt_samples", "nt_samples_batch_size", "stdevs")
 _NOISE_NAME = re.compile(r"^(?:NoiseTunnel|noise_tunnel)\((\w+)\)$")
 _MANAGED = {"self", "forward_func", "model", "layer", "inputs", "target", "baselines", "args"}
 _MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "neuron_selector"}
+_COUNTS = {"n_steps", "n_samples", "nt_samples", "nt_samples_batch_size", "internal_batch_size"}
+_COUNTS |= {"perturbations_per_eval"}
 _PATCHES_PER_SIDE = 7
 _WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
 _PIP_NAMES = {"sklearn": "scikit-learn"}
@@ -114,6 +117,8 @@ class ConfiguredMethod:
                 f"{owner}: method {key!r} ({self.spec.name}) got unknown options {unknown}. "
                 f"Valid options: {sorted({*valid, *extra})}."
             )
+        for knob in _COUNTS & {*opts, *self.noise_tunnel}:
+            check_count({**opts, **self.noise_tunnel}[knob], knob, f"{self.where}: option")
         self.init_kwargs = {k: v for k, v in opts.items() if k in init_names}
         self.attribute_kwargs = {**self.spec.defaults}
         self.attribute_kwargs.update({k: v for k, v in opts.items() if k in attr_names})
@@ -121,6 +126,7 @@ class ConfiguredMethod:
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
         self._algorithm: Any = None
+        self._forward: nn.Module | None = None
         self._reused: dict[str, int] = {}
         self.tuner: ChunkTuner | None = None
 
@@ -185,20 +191,30 @@ class ConfiguredMethod:
                 f"installed: `pip install {_PIP_NAMES.get(missing[0], missing[0])}`."
             )
         self._model = model
+        self._forward = forward or model
         self._reused = {}
         self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
         self._calibrate = calibrate
         if self.spec.needs_layer:
             self.layer = _resolve_layer(model, self.layer_name, self.key, self.owner)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
-            algorithm = self.spec.builder(forward or model, self.layer, **self.init_kwargs)
+        self._build()
+
+    def _build(self) -> None:
+        if self.spec.needs_layer:
+            algorithm = self.spec.builder(self._forward, self.layer, **self.init_kwargs)
         else:
-            algorithm = self.spec.builder(forward or model, **self.init_kwargs)
+            algorithm = self.spec.builder(self._forward, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
     def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> None:
         """Validates the method against the probe and what one forward showed; warns about
-        silent failures. See :func:`~lightning_xai.methods.checks.check_method`."""
+        silent failures; moves a default layer to the last ``Conv2d`` larger than 1x1 on the
+        probe. See :func:`~lightning_xai.methods.checks.check_method`."""
+        path = default_layer(self, survey)
+        if path is not None and self._model is not None and path != self.layer_path:
+            self.layer, self.layer_path = self._model.get_submodule(path), path
+            self._build()
         self._reused = check_method(self, inputs, survey)
 
     # -- the work --------------------------------------------------------------------------
