@@ -315,8 +315,8 @@ def _short(message: str) -> str:
     message = re.sub(r"^\w+: (method '[^']+' \([^)]*\):? ?)?", "", message.strip())
     head, *items = message.split("\n  - ")
     if items:
-        return head.rstrip(":").split("; ")[-1] + ": " + "; ".join(i.split(":")[0] for i in items)
-    return re.split(r"(?<=\.)\s", message)[0]
+        return "the rule misses " + "; ".join(i.split(":")[0] for i in items)
+    return message.split("; ")[0]
 
 
 def markdown(runs: dict[str, ZooRun]) -> str:
