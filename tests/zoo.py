@@ -313,7 +313,7 @@ def _short(message: str) -> str:
     """A warning without its ``Class: method 'x' (X):`` prefix: its first sentence, or its
     head and the first line of each listed nonlinearity, on one line."""
     message = re.sub(r"^\w+: (method '[^']+' \([^)]*\):? ?)?", "", message.strip())
-    head, *items = message.split("\n  - ")
+    _, *items = message.split("\n  - ")
     if items:
         return "the rule misses " + "; ".join(i.split(":")[0] for i in items)
     return message.split("; ")[0]
