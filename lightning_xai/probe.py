@@ -96,6 +96,7 @@ class Probe:
         self.pad_id: int | None = None
         if isinstance(samples, Tensor | tuple):
             batch, labels = split_samples(samples)
+            _check_finite(batch, list(range(batch.size)), "`probe`")
             self._set(batch, labels, list(range(batch.size)))
         elif samples is not None:
             if not isinstance(samples, Sequence) or not all(
@@ -191,6 +192,7 @@ class Probe:
                 batch, labels, indices = self._select_from_dataset(dataset, collate)
             else:
                 batch, labels, indices = self._select_from_batches(dataloader)
+            _check_finite(batch, indices, "the validation data")
             self._set(batch, labels, indices)
         self.to(device)
 
@@ -295,6 +297,21 @@ class Probe:
 
 def _take(labels: Tensor | None, index: Tensor) -> Tensor | None:
     return None if labels is None else labels[index.to(labels.device)]
+
+
+def _check_finite(batch: ModelInputs, indices: list[int], source: str) -> None:
+    """Raises ``ValueError`` naming the samples of ``batch`` that hold NaN or inf."""
+    bad: set[int] = set()
+    for t in batch.tensors:
+        if t.is_floating_point() and t.numel():
+            rows = (~torch.isfinite(t.reshape(t.shape[0], -1))).any(dim=1).nonzero().flatten()
+            bad.update(indices[i] for i in rows.tolist())
+    if bad:
+        raise ValueError(
+            f"the probe samples at indices {sorted(bad)[:5]} of {source} hold NaN or inf "
+            "values: nothing can be explained on them. Clean the data, or pass `probe=` indices "
+            "of finite samples."
+        )
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -20,8 +20,9 @@ __all__ = ["check_model_call", "check_probe_inputs"]
 
 def check_model_call(
     model: nn.Module, batch: ModelInputs, target: TargetSpec, labels: Tensor | None
-) -> None:
-    """The model takes the probe, returns scores ``[N, K]`` and ``target`` resolves on them.
+) -> Tensor:
+    """The model takes the probe, returns scores ``[N, K]`` (returned) and ``target`` resolves
+    on them.
 
     Raises:
         TypeError: the call fails (a hint at ``batch_transform=``) or returns no tensor (a
@@ -45,6 +46,7 @@ def check_model_call(
             "`lambda out: out['logits']`."
         )
     resolve_target(target, outputs, labels)
+    return outputs
 
 
 def check_probe_inputs(

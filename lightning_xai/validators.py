@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ __all__ = [
     "check_choice",
     "check_count",
     "check_names",
+    "check_optional_bool",
     "check_positions",
     "check_strings",
     "is_int",
@@ -28,10 +29,11 @@ __all__ = [
 
 
 @contextmanager
-def named_errors(owner: str) -> Iterator[None]:
+def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterator[None]:
     """The one boundary where the monitors name themselves: a ``TypeError`` or ``ValueError``
     raised inside (by the probe, the metric runner, the time budget, the probe checks, which
-    raise without a name) is raised again as ``"<owner>: <message>"``.
+    raise without a name) is raised again as ``"<owner>: <message>"``, with the argument names
+    in ``renames`` (e.g. ``{"`seed`": "`probe_seed`"}``) as the owner calls them.
 
     Example:
         >>> with named_errors("AttributionMonitor"):
@@ -43,7 +45,10 @@ def named_errors(owner: str) -> Iterator[None]:
     try:
         yield
     except (TypeError, ValueError) as err:
-        raise type(err)(f"{owner}: {err}") from err.__cause__
+        message = str(err)
+        for inner, outer in (renames or {}).items():
+            message = message.replace(inner, outer)
+        raise type(err)(f"{owner}: {message}") from err.__cause__
 
 
 def is_int(value: object) -> bool:
@@ -155,3 +160,9 @@ def check_strings(owner: str, name: str, value: Any) -> list[str] | None:
     if not all(isinstance(n, str) for n in value):
         raise TypeError(f"{owner}: `{name}` must be a sequence of strings, got {value!r}.")
     return list(value)
+
+
+def check_optional_bool(owner: str, name: str, value: Any) -> None:
+    """``value`` is ``True``, ``False`` or ``None``."""
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{owner}: `{name}` must be True, False or None, got {value!r}.")

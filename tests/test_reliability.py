@@ -62,9 +62,9 @@ def test_channels_last_and_compiled_modules(tmp_path: Path) -> None:
 def test_several_monitors_of_one_class_keep_separate_state(tmp_path: Path) -> None:
     first = AttributionMonitor(methods=["Saliency"], num_probes=2, probe_seed=1)
     second = AttributionMonitor(methods=["Saliency"], num_probes=3, probe_seed=2)
-    assert first.state_key != second.state_key
     trainer = make_trainer(tmp_path, [first, second], max_epochs=1)
     trainer.fit(LitClassifier(), datamodule=DigitsData())
+    assert first.state_key != second.state_key  # their positions, known once set up
     trainer.save_checkpoint(tmp_path / "a.ckpt")
     again = [
         AttributionMonitor(methods=["Saliency"], num_probes=2, probe_seed=1),

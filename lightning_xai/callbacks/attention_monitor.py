@@ -83,7 +83,7 @@ class AttentionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``).
+            ``background_writes``, ``sinks``, ``name``).
 
     Example:
         >>> monitor = AttentionMonitor(vocabulary=vocab, pad_id=0)  # doctest: +SKIP
@@ -116,6 +116,7 @@ class AttentionMonitor(ProbeMonitor):
         on_error: str = "warn",
         background_writes: bool = True,
         sinks: SinksArg = None,
+        name: str | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -126,6 +127,7 @@ class AttentionMonitor(ProbeMonitor):
             on_error=on_error,
             background_writes=background_writes,
             sinks=sinks,
+            name=name,
         )
         self.layers = check_names(_OWNER, "layers", layers)
         self.samples = check_positions(_OWNER, "samples", samples, self.probe.size or num_probes)

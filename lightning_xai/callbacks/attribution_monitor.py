@@ -31,7 +31,13 @@ from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
 from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
 from lightning_xai.token_text import TokenText
-from lightning_xai.validators import check_callable, check_strings, named_errors
+from lightning_xai.validators import (
+    check_callable,
+    check_count,
+    check_optional_bool,
+    check_strings,
+    named_errors,
+)
 
 __all__ = ["AttributionMonitor"]
 
@@ -134,7 +140,7 @@ class AttributionMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``).
+            ``background_writes``, ``sinks``, ``name``).
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -172,6 +178,7 @@ class AttributionMonitor(ProbeMonitor):
         on_error: str = "warn",
         background_writes: bool = True,
         sinks: SinksArg = None,
+        name: str | None = None,
         calibrate_chunks: bool | None = None,
         output_transform: Callable[[Any], Tensor] | None = None,
         max_seconds: float | None = None,
@@ -180,7 +187,7 @@ class AttributionMonitor(ProbeMonitor):
             num_probes=num_probes, probe_seed=probe_seed, probe=probe,
             batch_transform=batch_transform, every_n_epochs=every_n_epochs, on_error=on_error,
             background_writes=background_writes,
-            sinks=sinks,
+            sinks=sinks, name=name,
         )  # fmt: skip
         self.methods = configure_methods(methods)
         check_target(target, _OWNER)
@@ -190,6 +197,8 @@ class AttributionMonitor(ProbeMonitor):
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
         scores = "model output -> scores [N, K]"
         check_callable(_OWNER, "output_transform", output_transform, scores)
+        check_count(_OWNER, "image_size", image_size)
+        check_optional_bool(_OWNER, "calibrate_chunks", calibrate_chunks)
         self.target, self.vocabulary, self.pad_id = target, vocabulary, pad_id
         self.view, self.sign, self.outlier_perc = view, sign, outlier_perc
         self.denormalize, self.image_size = denormalize, image_size
@@ -210,7 +219,8 @@ class AttributionMonitor(ProbeMonitor):
         )  # fmt: skip
 
     def _state_key_fields(self) -> dict[str, Any]:
-        return {**super()._state_key_fields(), "methods": [m.key for m in self.methods]}
+        methods = {"methods": [m.key for m in self.methods], "metrics": list(self.metrics.specs)}
+        return {**super()._state_key_fields(), **methods}
 
     def _chart_layout(self) -> dict[str, str]:
         return {"seconds per method": chart_pattern("time", method="[^/]+")}
@@ -256,7 +266,16 @@ class AttributionMonitor(ProbeMonitor):
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
         with named_errors(_OWNER):
             batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
-            check_model_call(self._forward(pl_module), batch, self.target, labels)
+            outputs = check_model_call(self._forward(pl_module), batch, self.target, labels)
+        classes = outputs.shape[-1]
+        if labels is not None and not labels.is_floating_point() and outputs.ndim == 2:
+            outside = sorted({int(v) for v in labels.flatten() if not 0 <= v < classes})
+            if outside:
+                self._warn_once(
+                    "labels",
+                    f"the probe's labels {outside[:5]} lie outside the model's {classes} outputs "
+                    f"[0, {classes - 1}]: they are shown as they are; `target`='label' would fail.",
+                )
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
@@ -266,6 +285,8 @@ class AttributionMonitor(ProbeMonitor):
         batch, labels = batch.head(plan.probes), None if labels is None else labels[: plan.probes]
         with torch.no_grad():
             outputs = batch(self._forward(pl_module))
+        if not torch.isfinite(outputs).all():  # counted as `xai/errors/run`
+            raise FloatingPointError("the model's outputs on the probe hold NaN or inf")
         targets = resolve_target(self.target, outputs, labels)
         # Each rank explains its share of the probe; every rank gets the whole result.
         shard = ProbeShard.of(trainer)

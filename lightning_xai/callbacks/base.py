@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
-from lightning_xai.callbacks.compat import Callback
 from lightning_xai.callbacks.console import WarnOnce
+from lightning_xai.callbacks.identity import CheckpointIdentity
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.guard import attribution_guard
 from lightning_xai.hf_models import model_pad_id
@@ -24,9 +24,11 @@ from lightning_xai.validators import named_errors
 __all__ = ["ProbeMonitor"]
 
 _ON_ERROR = ("warn", "raise")
+# The probe's arguments as the monitors call them.
+_PROBE_ARGUMENTS = {"`seed`": "`probe_seed`", "`samples`": "`probe`"}
 
 
-class ProbeMonitor(Callback):
+class ProbeMonitor(CheckpointIdentity):
     """Base class of the monitors: runs :meth:`_run` on a fixed probe after validation epochs.
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
@@ -50,6 +52,7 @@ class ProbeMonitor(Callback):
             TensorBoard, then the other loggers, then files): a list of
             :class:`~lightning_xai.sinks.Sink`, or a callable ``trainer -> list of sinks``
             called once per stage on global rank zero.
+        name: identity in checkpoints, see :mod:`~lightning_xai.callbacks.identity`.
     """
 
     _needs_grad: bool = True
@@ -68,9 +71,11 @@ class ProbeMonitor(Callback):
         on_error: str = "warn",
         background_writes: bool = True,
         sinks: SinksArg = None,
+        name: str | None = None,
     ) -> None:
+        super().__init__(name)
         name = type(self).__name__
-        with named_errors(name):
+        with named_errors(name, _PROBE_ARGUMENTS):
             self.probe = Probe(num_probes, probe_seed, probe, batch_transform)
         if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool):
             raise TypeError(
@@ -93,19 +98,16 @@ class ProbeMonitor(Callback):
         self._writer: BackgroundWriter | None = None
         self._once = WarnOnce(name)
 
-    # -- identity and state ----------------------------------------------------------------
-    @property
-    @override
-    def state_key(self) -> str:
-        return self._generate_state_key(**self._state_key_fields())
-
+    # -- state ---------------------------------------------------------------------------
     def _state_key_fields(self) -> dict[str, Any]:
         return {"num_probes": self.probe.num_probes, "probe_seed": self.probe.seed}
 
     @override
     def state_dict(self) -> dict[str, Any]:
         parts = {name: getattr(self, name).state_dict() for name in ("probe", *self._stateful)}
-        return {**parts, "runs": self.runs, "errors": dict(self.errors)}
+        return {**parts, "runs": self.runs, "errors": dict(self.errors)} | {
+            "config": self._state_key_fields()
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -113,6 +115,8 @@ class ProbeMonitor(Callback):
             getattr(self, name).load_state_dict(state_dict.get(name, {}))
         self.runs = int(state_dict.get("runs", 0))
         self.errors = Counter(state_dict.get("errors", {}))
+        if note := self._resume_note(state_dict.get("config")):
+            self._warn_once("resume-config", note)
 
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
@@ -134,6 +138,7 @@ class ProbeMonitor(Callback):
             self._warn_once("fast_dev_run", message + " Run without it to see the output.")
         if self.probe.pad_id is None:  # pads token ids of dynamically padded batches
             self.probe.pad_id = model_pad_id(pl_module)
+        self._take_position(getattr(trainer, "callbacks", []))
         self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -153,14 +158,13 @@ class ProbeMonitor(Callback):
         self._ensure_probe(pl_module, trainer.test_dataloaders)
 
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
-        """Selects the probe once data is there, then checks it against the model: both
-        happen before the first training step, so a bad configuration stops the run early."""
+        """Selects the probe once data is there and checks it, before the first step."""
         if not self.probe.ready:
             loader = _first_loader(loaders)
             if loader is None:
                 return
             with attribution_guard(pl_module, grad=False):
-                with named_errors(type(self).__name__):
+                with named_errors(type(self).__name__, _PROBE_ARGUMENTS):
                     self.probe.select(loader, pl_module.device)
                 self._check_probe(pl_module)
         self.probe.to(pl_module.device)
@@ -176,6 +180,13 @@ class ProbeMonitor(Callback):
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._maybe_run(trainer, pl_module)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.num_val_batches == [0] and self._should_run(trainer) and trainer.is_global_zero:
+            self._writer_for(trainer)  # this epoch's validation data was empty: nothing ran
+            error = RuntimeError(f"validation at epoch {trainer.current_epoch} ran no batches")
+            self._failed("validation", error, trainer.global_step)
 
     def _should_run(self, trainer: pl.Trainer) -> bool:
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):

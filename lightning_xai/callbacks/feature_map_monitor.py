@@ -122,6 +122,7 @@ class FeatureMapMonitor(ProbeMonitor):
         on_error: str = "warn",
         background_writes: bool = True,
         sinks: SinksArg = None,
+        name: str | None = None,
     ) -> None:
         super().__init__(
             num_probes=num_probes,
@@ -132,6 +133,7 @@ class FeatureMapMonitor(ProbeMonitor):
             on_error=on_error,
             background_writes=background_writes,
             sinks=sinks,
+            name=name,
         )
         self.layers = check_names(_OWNER, "layers", layers)
         size = self.probe.size or len(self.probe.indices)
@@ -230,6 +232,10 @@ class FeatureMapMonitor(ProbeMonitor):
                 continue
             capture = captured[name]
             weight = module.weight.detach().float().cpu().clone()  # the writer draws it later
+            if not capture["finite"] or not torch.isfinite(weight).all():  # counted, not drawn
+                error = FloatingPointError(f"layer {name!r}: NaN or inf in its weights or outputs")
+                self._failed(name, error, step)
+                continue
             channels = select_channels(capture["scores"], self.max_channels)
             health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
             latest[name] = {"health": health, "channels": channels}

@@ -67,8 +67,9 @@ def summarise_output(
 
     Returns:
         ``scores`` ``[C]`` (mean ``|activation(output)|``), ``health`` (dead fraction, sparsity,
-        mean activation), ``maps`` ``[S, C, ...]`` of the drawn samples and ``values`` (a
-        strided sample of the raw output for the histogram, or ``None``).
+        mean activation), ``maps`` ``[S, C, ...]`` of the drawn samples, ``values`` (a
+        strided sample of the raw output for the histogram, or ``None``) and ``finite``
+        (no NaN or inf in the output).
     """
     out = output.detach()
     active = out if activation is None else activation(out)
@@ -83,4 +84,5 @@ def summarise_output(
         },
         "maps": out[samples].float().cpu().clone(),
         "values": flat[::stride].float().cpu().clone() if histograms else None,
+        "finite": bool(torch.isfinite(out).all()),
     }

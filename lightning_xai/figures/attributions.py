@@ -243,3 +243,6 @@ def check_drawing(
         raise ValueError(
             f"{owner}: `denormalize` must be (mean, std), a callable or None, got {denormalize!r}."
         )
+    std = None if denormalize is None or callable(denormalize) else denormalize[1]
+    if std is not None and (torch.as_tensor(std, dtype=torch.float) == 0).any():
+        raise ValueError(f"{owner}: `denormalize` std must be nonzero, got {std!r}.")

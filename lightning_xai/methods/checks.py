@@ -12,14 +12,16 @@ import warnings
 from typing import Any, Protocol
 
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineStrategy
 from lightning_xai.methods.quirks import ModelSurvey
 from lightning_xai.methods.registry import MethodSpec
+from lightning_xai.methods.rules import rules_warning
 
-__all__ = ["CheckedMethod", "check_method", "check_neuron_selector"]
+__all__ = ["CheckedMethod", "check_method", "check_neuron_selector", "default_layer"]
 
 
 class CheckedMethod(Protocol):
@@ -36,6 +38,10 @@ class CheckedMethod(Protocol):
     def layer_path(self) -> str | None: ...
     @property
     def neuron_selector(self) -> Any: ...
+    @property
+    def layer_name(self) -> str | None: ...
+    @property
+    def attribute_kwargs(self) -> dict[str, Any]: ...
 
 
 def check_method(
@@ -67,10 +73,33 @@ def check_method(
             method.baselines.check(tensor)
     if method.layer_path is not None:
         _check_layer(method, survey)
+    window = method.attribute_kwargs.get("sliding_window_shapes")
+    if window is not None and not batch.multi:
+        _check_window(window, tuple(inputs.shape[1:]), where)
     reused = _deeplift_reuse(method, survey) if spec.model_rules == "deeplift" else {}
     if spec.model_rules is not None:
-        _warn_functional(method, survey)
+        _warn_rules(method, survey)
     return reused
+
+
+def default_layer(method: CheckedMethod, survey: ModelSurvey) -> str | None:
+    """The layer of a layer method given no ``layer``: the last ``Conv2d`` the forward calls
+    whose output is larger than 1x1 (a 1x1 map is one value per sample, a uniform tint), else
+    the last one called; said once. ``None`` when the method takes no default layer or the
+    forward calls no ``Conv2d``."""
+    if not method.spec.needs_layer or method.layer_name is not None:
+        return None
+    larger, last = survey.spatial_layer()
+    path = larger or last
+    if path is not None:
+        height, width = survey.output_shapes[path][2:]
+        rank_zero_info(
+            f"{method.where}: no `layer` given; using {path!r} ({height}x{width} on the probe), "
+            "the last Conv2d in the forward whose output is larger than 1x1."
+            if larger
+            else f"{method.where}: no `layer` given; using {path!r}, the forward's last Conv2d."
+        )
+    return path
 
 
 def check_neuron_selector(selector: Any, shape: tuple[int, ...], path: str, where: str) -> None:
@@ -135,8 +164,31 @@ def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> None:
             f"{where}: `layer` {path!r} outputs shape {shape}, without spatial dimensions; "
             "pick a conv layer."
         )
+    if method.neuron_selector is None and len(shape) == 4 and shape[2] * shape[3] == 1:
+        larger, _ = survey.spatial_layer()
+        better = ""
+        if larger is not None:
+            better = f", e.g. {larger!r} ({'x'.join(map(str, survey.output_shapes[larger][2:]))})"
+        warnings.warn(
+            f"{where}: `layer` {path!r} outputs {shape[2]}x{shape[3]} maps on the probe "
+            f"{tuple(shape)}: one value per sample, drawn as a uniform tint. Pick a layer with a "
+            f"larger output{better}, or feed larger inputs.",
+            UserWarning,
+            stacklevel=5,
+        )
     if method.neuron_selector is not None:
         check_neuron_selector(method.neuron_selector, shape, path, where)
+
+
+def _check_window(window: Any, dims: tuple[int, ...], where: str) -> None:
+    ok = isinstance(window, tuple) and len(window) == len(dims)
+    if not ok or not all(
+        isinstance(w, int) and 1 <= w <= d for w, d in zip(window, dims, strict=True)
+    ):
+        raise ValueError(
+            f"{where}: `sliding_window_shapes` must be a tuple of {len(dims)} ints, each from 1 "
+            f"to the input's size {dims} (batch excluded), got {window!r}."
+        )
 
 
 def _deeplift_reuse(method: CheckedMethod, survey: ModelSurvey) -> dict[str, int]:
@@ -159,18 +211,7 @@ def _deeplift_reuse(method: CheckedMethod, survey: ModelSurvey) -> dict[str, int
     return reused
 
 
-def _warn_functional(method: CheckedMethod, survey: ModelSurvey) -> None:
-    rules = method.spec.model_rules or ""
-    missed = survey.unrewritten(rules)
-    if not missed:
-        return
-    modules = "Captum's supported nonlinear modules" if rules == "deeplift" else "nn.ReLU modules"
-    calls = ", ".join(f"{op} ({n}x)" for op, n in missed.items())
-    warnings.warn(
-        f"{method.where}: the model calls {calls} outside {modules}; {method.spec.name} only "
-        "changes the backward pass of those modules, so at these calls its rule is the plain "
-        "gradient and the attributions are not what the method promises. Use one nn.ReLU "
-        "(nn.Sigmoid, ...) module per call instead of the functional form.",
-        UserWarning,
-        stacklevel=5,
-    )
+def _warn_rules(method: CheckedMethod, survey: ModelSurvey) -> None:
+    message = rules_warning(method.where, method.spec.name, method.spec.model_rules or "", survey)
+    if message is not None:
+        warnings.warn(message, UserWarning, stacklevel=5)

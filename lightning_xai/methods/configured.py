@@ -14,10 +14,11 @@ from torch import Tensor, nn
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
 from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
-from lightning_xai.methods.checks import check_method
+from lightning_xai.methods.checks import check_method, default_layer
 from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
 from lightning_xai.methods.grouping import in_groups
 from lightning_xai.methods.options import (
+    COUNT_OPTIONS,
     NOISE_NAME,
     check_option_types,
     check_requirements,
@@ -30,6 +31,7 @@ from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 from lightning_xai.methods.results import Attribution, Target, on_input_grid
 from lightning_xai.methods.threads import ThreadTuner
 from lightning_xai.methods.windows import default_window, feature_masks, per_input
+from lightning_xai.validators import check_count
 
 __all__ = ["ConfiguredMethod"]
 
@@ -110,10 +112,14 @@ class ConfiguredMethod:
             )
         self.init_kwargs, attribute_kwargs = split_options(self.spec, opts, self.where)
         self.attribute_kwargs = {**self.spec.defaults, **attribute_kwargs}
+        counts = {**opts, **self.noise_tunnel}
+        for knob in sorted(COUNT_OPTIONS & set(counts)):
+            check_count(f"{self.where}: option", knob, counts[knob])
         self.layer: nn.Module | None = None
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
         self._algorithm: Any = None
+        self._forward: nn.Module | None = None
         self._reused: dict[str, int] = {}
         self.tuner: ChunkTuner | None = None
         self.threads: ThreadTuner | None = None
@@ -137,6 +143,7 @@ class ConfiguredMethod:
         if "interpretable_model" not in self.init_kwargs:
             check_requirements(self.spec, self.where)
         self._model = model
+        self._forward = forward or model
         self._reused = {}
         self.tuner = ChunkTuner(backward=self.spec.chunk_arg == "internal_batch_size")
         self.threads = ThreadTuner.of(model)
@@ -144,14 +151,23 @@ class ConfiguredMethod:
         if self.spec.needs_layer:
             self.layer = resolve_layer(model, self.layer_name, self.key, self.owner)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
-            algorithm = self.spec.builder(forward or model, self.layer, **self.init_kwargs)
+        self._build()
+
+    def _build(self) -> None:
+        if self.spec.needs_layer:
+            algorithm = self.spec.builder(self._forward, self.layer, **self.init_kwargs)
         else:
-            algorithm = self.spec.builder(forward or model, **self.init_kwargs)
+            algorithm = self.spec.builder(self._forward, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
     def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> None:
         """Validates the method against the probe and what one forward showed; warns about
-        silent failures. See :func:`~lightning_xai.methods.checks.check_method`."""
+        silent failures; moves a default layer to the last ``Conv2d`` larger than 1x1 on the
+        probe. See :func:`~lightning_xai.methods.checks.check_method`."""
+        path = default_layer(self, survey)
+        if path is not None and self._model is not None and path != self.layer_path:
+            self.layer, self.layer_path = self._model.get_submodule(path), path
+            self._build()
         self._reused = check_method(self, inputs, survey)
 
     # -- the work --------------------------------------------------------------------------

@@ -35,6 +35,13 @@ _MANAGED = {"self", "forward_func", "model", "layer", "inputs", "target", "basel
 _MANAGED |= {"kwargs", "return_convergence_delta", "additional_forward_args", "neuron_selector"}
 
 
+COUNT_OPTIONS = frozenset(
+    {"n_steps", "n_samples", "nt_samples", "nt_samples_batch_size", "internal_batch_size"}
+    | {"perturbations_per_eval"}
+)
+"""Options that must be positive ints."""
+
+
 def resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
     if name is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

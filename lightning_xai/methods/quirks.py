@@ -32,12 +32,12 @@ from torch.overrides import TorchFunctionMode
 from lightning_xai.guard import attribution_guard
 from lightning_xai.inputs import ModelInputs
 
-__all__ = ["ModelSurvey", "per_call_copies"]
+__all__ = ["DEEPLIFT_MODULES", "NONLINEAR_OPS", "RELU_OPS", "ModelSurvey", "per_call_copies"]
 
-_DEEPLIFT_MODULES = tuple(SUPPORTED_NON_LINEAR)
-_GUIDED_MODULES = (nn.ReLU,)
-_RELU_OPS = frozenset({"relu", "relu_"})
-_NONLINEAR_OPS = _RELU_OPS | frozenset(
+DEEPLIFT_MODULES = tuple(SUPPORTED_NON_LINEAR)
+GUIDED_MODULES = (nn.ReLU,)
+RELU_OPS = frozenset({"relu", "relu_"})
+NONLINEAR_OPS = RELU_OPS | frozenset(
     {
         "elu", "elu_", "leaky_relu", "leaky_relu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
         "softplus", "softmax", "log_softmax", "gelu", "silu", "silu_", "mish", "hardswish",
@@ -92,7 +92,7 @@ class ModelSurvey:
         class _Record(TorchFunctionMode):
             def __torch_function__(self, func, types, args=(), kwargs=None):
                 op = getattr(func, "__name__", "").strip("_")
-                if op in _NONLINEAR_OPS or f"{op}_" in _NONLINEAR_OPS:
+                if op in NONLINEAR_OPS or f"{op}_" in NONLINEAR_OPS:
                     inner = stack[-1] if stack else model
                     kind = type(inner).__name__
                     survey._enclosing[(op, names.get(id(inner), ""), kind)] += 1
@@ -122,8 +122,8 @@ class ModelSurvey:
     def unrewritten(self, rules: str) -> dict[str, int]:
         """Nonlinear functions the method's rewrite does not reach: ``"op in <module>"`` ->
         calls, for ``rules`` ``"deeplift"`` or ``"guided"``."""
-        kinds = _DEEPLIFT_MODULES if rules == "deeplift" else _GUIDED_MODULES
-        ops = _NONLINEAR_OPS if rules == "deeplift" else _RELU_OPS
+        kinds = DEEPLIFT_MODULES if rules == "deeplift" else GUIDED_MODULES
+        ops = NONLINEAR_OPS if rules == "deeplift" else RELU_OPS
         found: dict[str, int] = {}
         for (op, name), count in self.functional.items():
             module = self.modules.get(name)
@@ -132,9 +132,20 @@ class ModelSurvey:
                 found[f"{op} in {where}"] = count
         return found
 
+    def spatial_layer(self) -> tuple[str | None, str | None]:
+        """``(larger, last)``: the last ``Conv2d`` called in the forward whose output is larger
+        than 1x1, and the last one called at all (``None`` where there is none)."""
+        convs = [
+            (name, shape)
+            for name, shape in self.output_shapes.items()  # in the order the calls ended
+            if isinstance(self.modules.get(name), nn.Conv2d) and len(shape) == 4
+        ]
+        larger = [name for name, shape in convs if shape[2] * shape[3] > 1]
+        return (larger[-1] if larger else None), (convs[-1][0] if convs else None)
+
     def deeplift_reused(self) -> dict[str, int]:
         """DeepLift-rewritten modules (``nn.ReLU``, ``nn.MaxPool2d``...) called more than once."""
-        return self.reused(_DEEPLIFT_MODULES)
+        return self.reused(DEEPLIFT_MODULES)
 
 
 class _PerCall(nn.Module):
