@@ -32,8 +32,8 @@ def _lut_ends(name: str) -> tuple[Tensor, Tensor]:
 def _labels(low: float, high: float, width: int, size: int = 10) -> Tensor:
     """The pixels the bar's values should have: ``[size + 4, width]`` uint8."""
     half = width // 2
-    left = text_line(format_value(low), half, size, "left", "-8.8e-88")
-    right = text_line(format_value(high), width - half, size, "right", "-8.8e-88")
+    left = text_line(format_value(low), half, size, "left", "+8.8e-88")
+    right = text_line(format_value(high), width - half, size, "right", "+8.8e-88")
     return torch.cat([torch.from_numpy(left.copy()), torch.from_numpy(right.copy())], dim=1)
 
 

@@ -16,7 +16,7 @@ NEGLIGIBLE = 1e-8
 """A map whose largest |attribution| is below this fraction of its sample's largest |output|
 is drawn flat and marked ``~0``: stretched to full contrast it would show rounding noise."""
 _BAND = 6
-_LONGEST = "-8.8e-88"  # the widest value format_value writes
+_LONGEST = "+8.8e-88"  # the widest value format_value writes ("+" is wider than "-")
 _FLAT = 0.85  # the grey of a negligible map's bar
 
 
@@ -45,7 +45,7 @@ def colorbar(name: str, low: float, high: float, width: int, size: int = 10) -> 
         high: the value of its last colour.
         width: pixels across.
         size: the largest font size of the values; one size for every bar this wide, the
-            one at which the longest value (``-8.8e-88``) fits half the width.
+            one at which the longest value (``+8.8e-88``) fits half the width.
 
     Returns:
         ``[3, size + 11, width]`` float in [0, 1]: one white row, the band, the values.
