@@ -53,14 +53,19 @@ def load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+_SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+
+
 @contextmanager
 def competitor(busy: bool) -> Iterator[None]:
     """One busy process in its own session while the block runs (nothing if not ``busy``)."""
     if not busy:
         yield
         return
+    # It spins while its parent lives: a benchmark killed hard leaves no spinner behind.
     spin = subprocess.Popen(
-        [sys.executable, "-c", "while True: pass"], start_new_session=True
+        [sys.executable, "-c", _SPIN],
+        start_new_session=True,
     )  # setsid: a session of its own, as any other program would run
     time.sleep(1.0)
     try:
