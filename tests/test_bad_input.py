@@ -41,7 +41,7 @@ CONSTRUCTOR_CASES: dict[str, tuple[Callable[[], Any], type, str]] = {
     ),
     "layer not a name": (
         lambda: A(methods={"LayerGradCam": {"layer": 3}}), TypeError,
-        r"`layer` of method 'LayerGradCam' must be a dotted module name \(str\), got int",
+        r"'LayerGradCam' \(LayerGradCam\): `layer` must be a dotted module name \(str\), got int",
     ),
     "baselines on Saliency": (
         lambda: A(methods={"Saliency": {"baselines": 0}}), ValueError, r"takes no `baselines`"
@@ -70,11 +70,12 @@ CONSTRUCTOR_CASES: dict[str, tuple[Callable[[], Any], type, str]] = {
         lambda: A(methods=["Saliency", "saliency"]), ValueError, r"\['saliency'\] more than once"
     ),
     "zero steps": (
-        lambda: A(methods={IG: {"n_steps": 0}}), ValueError, r"'Integ.*`n_steps` .*int.*got 0"
+        lambda: A(methods={IG: {"n_steps": 0}}), ValueError,
+        r"'Integ.*`n_steps` must be >= 1, got 0",
     ),
     "zero noise samples": (
         lambda: A(methods={"NoiseTunnel(Saliency)": {"noise_tunnel": {"nt_samples": 0}}}),
-        ValueError, r"`nt_samples` must be a positive int \(>= 1\), got 0",
+        ValueError, r"`nt_samples` must be >= 1, got 0",
     ),
     "unknown target": (
         lambda: A(target="bogus"), ValueError, r"`target` must be one of .*got 'bogus'"

@@ -242,7 +242,9 @@ def test_hooks_are_gone_after_every_run_and_do_not_grow(tmp_path: Path) -> None:
     trainer.fit(model, datamodule=DigitsData(n_train=16, n_val=16, batch_size=16))
     assert monitor.runs == 50 and not monitor.errors
     assert list(after_run.records.values()) == [before] * 50
-    assert model.seen == [(before + 2, False)] * 50  # one forward per run, 2 hooks, grad off
+    # one forward per run, grad off: 2 capture hooks on the convs and the 2 of the run's
+    # progress (on the model and its `net`, counting forward passes), all removed after
+    assert model.seen == [(before + 4, False)] * 50
     assert _hook_count(model) == before
 
 

@@ -219,13 +219,15 @@ def test_token_strips_get_a_bar_and_the_mark(tmp_path: Path) -> None:
 
     from lightning_xai.figures.tokens import log_token_attributions
     from lightning_xai.sinks import FileSink
+    from lightning_xai.token_text import TokenText
 
     ids = torch.tensor([[1, 2, 3, 0], [1, 3, 0, 0]])
     attributions = torch.tensor([[0.1, -0.4, 0.2, 0.0], [1e-14, 0.0, 0.0, 0.0]])
     outputs = torch.tensor([[2.0, -1.0], [3.0, 1.0]])
     sink = FileSink(tmp_path)
     log_token_attributions(
-        sink, 1, ids, {"ig": attributions}, {"ig": "ig"}, ["#0", "#1"], None, 0, outputs
+        sink, 1, ids, {"ig": attributions}, {"ig": "ig"}, ["#0", "#1"], TokenText(pad_id=0),
+        None, outputs,
     )
     sink.flush()
     pictures = [

@@ -180,9 +180,13 @@ def test_models_returning_a_dict_are_explained_through_output_transform(tmp_path
         def validation_step(self, batch, batch_idx):
             self(batch[0])
 
+    class ScoresModel(DictModel):  # a dict without "logits": nothing to explain by default
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+            return {"scores": self.net(x)}
+
     _fails_before_training(
         tmp_path / "a", AttributionMonitor(methods=["Saliency"]), error=TypeError,
-        match="output_transform", model=DictModel(),
+        match="output_transform", model=ScoresModel(),
     )  # fmt: skip
     methods = {"IntegratedGradients": {"n_steps": 8}, "DeepLift": None, "LayerGradCam": None}
     monitor = AttributionMonitor(

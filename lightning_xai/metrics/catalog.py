@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_xai.methods import MethodSpec
 from lightning_xai.metrics.captum_metrics import (
@@ -20,6 +20,7 @@ from lightning_xai.metrics.perturbation import ACTIVATIONS, deletion, insertion
 from lightning_xai.metrics.randomization import randomization, randomized_copy
 from lightning_xai.metrics.registry import MetricSpec, register_metric
 from lightning_xai.metrics.similarity import agreement, drift
+from lightning_xai.targets import SelectOutput
 
 __all__ = ["BUILTIN_METRICS"]
 
@@ -133,9 +134,15 @@ def _insertion(ctx: MetricContext, **options: Any) -> Tensor:
 
 
 def _randomization(ctx: MetricContext, layer: str | None, seed: int) -> Tensor:
-    twin_model = randomized_copy(ctx.model, layer, seed)
+    # The user's model is randomised (its layer names), seen through the same output selection.
+    selected = ctx.model if isinstance(ctx.model, SelectOutput) else None
+    inner = randomized_copy(ctx.model if selected is None else selected.model, layer, seed)
+    twin_model: nn.Module = inner
+    if selected is not None:
+        twin_model = SelectOutput(inner, selected.transform)
+        twin_model.keys = selected.keys
     twin = copy.copy(ctx.method)  # same options, bound to the twin (the original stays bound)
-    twin.bind(twin_model)
+    twin.bind(inner, forward=twin_model)
     other = MetricContext(
         twin_model, twin, ctx.inputs, ctx.targets, ctx.attribution, overrides=ctx.overrides
     )
