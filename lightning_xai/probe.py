@@ -12,10 +12,13 @@ from lightning_xai.batches import concat_padded, trim_padding
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.samples import (
     balanced_choice,
+    check_finite,
+    check_positive_int,
     describe,
     is_map_style,
     read_batch,
     split_samples,
+    take_labels,
 )
 
 __all__ = ["BatchTransform", "Probe", "ProbeSamples"]
@@ -77,8 +80,8 @@ class Probe:
         batch_transform: BatchTransform | None = None,
         scan_limit: int = 2048,
     ) -> None:
-        _check_positive_int("num_probes", num_probes)
-        _check_positive_int("scan_limit", scan_limit)
+        check_positive_int("num_probes", num_probes)
+        check_positive_int("scan_limit", scan_limit)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
         if batch_transform is not None and not callable(batch_transform):
@@ -96,7 +99,7 @@ class Probe:
         self.pad_id: int | None = None
         if isinstance(samples, Tensor | tuple):
             batch, labels = split_samples(samples)
-            _check_finite(batch, list(range(batch.size)), "`probe`")
+            check_finite(batch, list(range(batch.size)), "`probe`")
             self._set(batch, labels, list(range(batch.size)))
         elif samples is not None:
             if not isinstance(samples, Sequence) or not all(
@@ -192,7 +195,7 @@ class Probe:
                 batch, labels, indices = self._select_from_dataset(dataset, collate)
             else:
                 batch, labels, indices = self._select_from_batches(dataloader)
-            _check_finite(batch, indices, "the validation data")
+            check_finite(batch, indices, "the validation data")
             self._set(batch, labels, indices)
         self.to(device)
 
@@ -216,7 +219,7 @@ class Probe:
         scanned = order[: self.scan_limit].tolist()
         batch, labels = self._load(dataset, collate, scanned)
         chosen = balanced_choice(labels, len(scanned), self.num_probes)
-        batch, labels = trim_padding(batch.take(chosen), _take(labels, chosen))
+        batch, labels = trim_padding(batch.take(chosen), take_labels(labels, chosen))
         return batch, labels, [scanned[i] for i in chosen.tolist()]
 
     def _load(
@@ -251,8 +254,8 @@ class Probe:
         else:
             self._check_enough(batch.size)
             order = torch.randperm(batch.size, generator=torch.Generator().manual_seed(self.seed))
-            chosen = order[balanced_choice(_take(labels, order), len(order), self.num_probes)]
-        batch, labels = trim_padding(batch.take(chosen), _take(labels, chosen))
+            chosen = order[balanced_choice(take_labels(labels, order), len(order), self.num_probes)]
+        batch, labels = trim_padding(batch.take(chosen), take_labels(labels, chosen))
         return batch, labels, chosen.tolist()
 
     def _check_enough(self, available: int) -> None:
@@ -293,29 +296,3 @@ class Probe:
             self._set(batch, state.get("labels"), list(state.get("indices") or []))
         elif state.get("indices") is not None:
             self._indices = list(state["indices"])
-
-
-def _take(labels: Tensor | None, index: Tensor) -> Tensor | None:
-    return None if labels is None else labels[index.to(labels.device)]
-
-
-def _check_finite(batch: ModelInputs, indices: list[int], source: str) -> None:
-    """Raises ``ValueError`` naming the samples of ``batch`` that hold NaN or inf."""
-    bad: set[int] = set()
-    for t in batch.tensors:
-        if t.is_floating_point() and t.numel():
-            rows = (~torch.isfinite(t.reshape(t.shape[0], -1))).any(dim=1).nonzero().flatten()
-            bad.update(indices[i] for i in rows.tolist())
-    if bad:
-        raise ValueError(
-            f"the probe samples at indices {sorted(bad)[:5]} of {source} hold NaN or inf "
-            "values: nothing can be explained on them. Clean the data, or pass `probe=` indices "
-            "of finite samples."
-        )
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value}.")

@@ -13,11 +13,14 @@ from lightning_xai.inputs import ModelInputs
 
 __all__ = [
     "balanced_choice",
+    "check_finite",
+    "check_positive_int",
     "concat_batches",
     "describe",
     "is_map_style",
     "read_batch",
     "split_samples",
+    "take_labels",
 ]
 
 _INPUT_KEYS = ("inputs", "input", "x", "image", "images", "pixel_values")
@@ -151,3 +154,29 @@ def read_batch(batch: Any) -> tuple[ModelInputs, Tensor | None]:
         f"{list(_INPUT_KEYS)}. Pass `batch_transform=lambda batch: (inputs, labels_or_None)` "
         "for any other form (inputs: a tensor, or a tuple of tensors for a multi-input model)."
     )
+
+
+def check_finite(batch: ModelInputs, indices: list[int], source: str) -> None:
+    """Raises ``ValueError`` naming the samples of ``batch`` that hold NaN or inf."""
+    bad: set[int] = set()
+    for t in batch.tensors:
+        if t.is_floating_point() and t.numel():
+            rows = (~torch.isfinite(t.reshape(t.shape[0], -1))).any(dim=1).nonzero().flatten()
+            bad.update(indices[i] for i in rows.tolist())
+    if bad:
+        raise ValueError(
+            f"the probe samples at indices {sorted(bad)[:5]} of {source} hold NaN or inf "
+            "values: nothing can be explained on them. Clean the data, or pass `probe=` indices "
+            "of finite samples."
+        )
+
+
+def take_labels(labels: Tensor | None, index: Tensor) -> Tensor | None:
+    return None if labels is None else labels[index.to(labels.device)]
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value}.")

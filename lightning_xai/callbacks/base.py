@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_xai.callbacks.compat import first_loader, overrides
 from lightning_xai.callbacks.console import WarnOnce
 from lightning_xai.callbacks.identity import CheckpointIdentity
 from lightning_xai.distributed import ProbeShard
@@ -121,7 +122,7 @@ class ProbeMonitor(CheckpointIdentity):
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and not _overrides(pl_module, "validation_step"):
+        if stage == "fit" and not overrides(pl_module, "validation_step"):
             raise MisconfigurationException(
                 f"{type(self).__name__} runs after validation epochs, but "
                 f"{type(pl_module).__name__} defines no `validation_step`: add one (and "
@@ -160,7 +161,7 @@ class ProbeMonitor(CheckpointIdentity):
     def _ensure_probe(self, pl_module: pl.LightningModule, loaders: Any) -> None:
         """Selects the probe once data is there and checks it, before the first step."""
         if not self.probe.ready:
-            loader = _first_loader(loaders)
+            loader = first_loader(loaders)
             if loader is None:
                 return
             with attribution_guard(pl_module, grad=False):
@@ -295,17 +296,3 @@ class ProbeMonitor(CheckpointIdentity):
             self._report_write_errors(trainer.global_step)
             self._writer.close()
             self._writer = None
-
-
-def _overrides(module: Any, name: str) -> bool:
-    """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
-    base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
-    return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
-
-
-def _first_loader(loaders: Any) -> Any:
-    if isinstance(loaders, list | tuple):
-        return loaders[0] if loaders else None
-    if isinstance(loaders, dict):
-        return next(iter(loaders.values()), None)
-    return loaders

@@ -12,11 +12,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 
-__all__ = ["Callback"]
+__all__ = ["Callback", "first_loader", "overrides"]
 
 if TYPE_CHECKING:
     Callback = pl.Callback
@@ -29,3 +29,17 @@ else:
 
         class Callback(pl.Callback, _UnifiedCallback):
             """A ``Callback`` of both ``pytorch_lightning`` and ``lightning.pytorch``."""
+
+
+def overrides(module: Any, name: str) -> bool:
+    """Whether ``module`` overrides LightningModule's ``name`` (either Lightning namespace)."""
+    base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
+    return base is None or getattr(type(module), name, None) is not getattr(base, name, None)
+
+
+def first_loader(loaders: Any) -> Any:
+    if isinstance(loaders, list | tuple):
+        return loaders[0] if loaders else None
+    if isinstance(loaders, dict):
+        return next(iter(loaders.values()), None)
+    return loaders

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ChunkTuner", "is_out_of_memory", "widest_layer_bytes", "with_oom_retry"]
+from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
+from lightning_xai.methods.registry import MethodSpec
+
+_WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
+
+__all__ = [
+    "ChunkTuner",
+    "chunk_keywords",
+    "is_out_of_memory",
+    "rows_per_pass",
+    "widest_layer_bytes",
+    "with_oom_retry",
+]
 
 _MAX_ROWS = 1024
 # Bytes of the widest layer output per pass: 8 MiB gives the seed ConvNet (28x28: 72 KiB per
@@ -156,3 +169,60 @@ def _memory_rows(model: nn.Module, inputs: Tensor) -> int:
 def _sync(tensor: Tensor) -> None:
     if tensor.device.type == "cuda":
         torch.cuda.synchronize(tensor.device)
+
+
+def chunk_keywords(
+    spec: MethodSpec,
+    noise_tunnel: Mapping[str, Any],
+    rows: int | None,
+    n: int,
+    kwargs: Mapping[str, Any],
+) -> dict[str, int]:
+    """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where the
+    call's ``kwargs`` set none."""
+    if rows is None:
+        return {}
+    chunks: dict[str, int] = {}
+    if noise_tunnel:
+        chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
+    if spec.default_chunk is None:  # e.g. LayerFeatureAblation: Captum's 1 only
+        pass
+    elif spec.chunk_arg == "internal_batch_size":
+        # Captum's floor is the rows it is given (NoiseTunnel multiplies them); below it,
+        # Captum warns at every call and uses the floor anyway.
+        seen = n * kwargs.get("nt_samples_batch_size", chunks.get("nt_samples_batch_size", 1))
+        chunks["internal_batch_size"] = max(rows, seen)
+    elif spec.chunk_arg == "perturbations_per_eval":
+        chunks["perturbations_per_eval"] = rows if spec.per_input else max(1, rows // n)
+    return {k: v for k, v in chunks.items() if k not in kwargs}
+
+
+def rows_per_pass(
+    tuner: ChunkTuner | None,
+    spec: MethodSpec,
+    noise_tunnel: Mapping[str, Any],
+    model: nn.Module | None,
+    batch: ModelInputs,
+    kwargs: Mapping[str, Any],
+    calibrate: bool,
+) -> int | None:
+    """Rows per forward pass of one call: measured (once per input shape), or the default;
+    ``None`` when the call sets every chunking knob that applies (or the method has none)."""
+    knobs = [k for k in (spec.chunk_arg,) if k] + (
+        ["nt_samples_batch_size"] if noise_tunnel else []
+    )
+    if all(k in kwargs for k in knobs):
+        return None
+    default = NOISE_TUNNEL_ROWS if noise_tunnel else spec.default_chunk
+    if default is None or tuner is None:  # no knob, or Captum's own default is kept
+        return None
+    key = tuple(batch.first.shape)
+    if key not in tuner.choices and model is not None:
+        if calibrate and batch.plain:
+            steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
+            return tuner.rows(model, batch.first, batch.size * steps)
+        try:
+            tuner.sized(model, batch.first, batch.head(1))
+        except Exception:  # e.g. one row through BatchNorm in train mode: the default
+            tuner.choices[key] = default
+    return tuner.choices.get(key, default)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import Any, Literal, overload
 
@@ -13,10 +13,14 @@ from torch import Tensor, nn
 
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.baselines import BaselineSpec, BaselineStrategy
-from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.checks import check_method, default_layer
-from lightning_xai.methods.chunking import ChunkTuner, with_oom_retry
-from lightning_xai.methods.grouping import in_groups
+from lightning_xai.methods.chunking import (
+    ChunkTuner,
+    chunk_keywords,
+    rows_per_pass,
+    with_oom_retry,
+)
+from lightning_xai.methods.grouping import in_groups, splittable
 from lightning_xai.methods.options import (
     COUNT_OPTIONS,
     NOISE_NAME,
@@ -28,19 +32,13 @@ from lightning_xai.methods.options import (
 )
 from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
-from lightning_xai.methods.results import Attribution, Target, on_input_grid
+from lightning_xai.methods.results import Attribution, Inputs, NeuronSelector, Target, on_input_grid
 from lightning_xai.methods.threads import ThreadTuner
 from lightning_xai.methods.windows import default_window, feature_masks, per_input
 from lightning_xai.validators import check_count
 
 __all__ = ["ConfiguredMethod"]
 
-NeuronSelector = int | tuple[int | slice, ...] | Callable[[Tensor], Tensor]
-_WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
-
-
-Inputs = Tensor | ModelInputs
-"""A method's inputs: a tensor ``[N, ...]``, or a multi-input model's (with extra args)."""
 
 
 class ConfiguredMethod:
@@ -252,11 +250,17 @@ class ConfiguredMethod:
 
         def run(rows: int | None) -> Any:
             with rewrite:
-                if rows is not None and rows < batch.size and self._splittable:
+                if (
+                    rows is not None
+                    and rows < batch.size
+                    and splittable(self.spec, self.noise_tunnel)
+                ):
                     return in_groups(self._attribute, batch, kwargs, rows)
                 return self._attribute(batch, kwargs, rows)
 
-        rows = self._rows(batch, kwargs)
+        rows = rows_per_pass(
+            self.tuner, self.spec, self.noise_tunnel, self._model, batch, kwargs, self._calibrate
+        )
         threads = self.threads
         with threads.pinned(model, self.key) if threads and model is not None else nullcontext():
             if rows is None or tuner is None:
@@ -265,60 +269,8 @@ class ConfiguredMethod:
 
     def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
         """One Captum call over ``batch`` with ``rows`` rows per pass."""
-        chunks = self._chunks(rows, batch.size, kwargs)
+        chunks = chunk_keywords(self.spec, self.noise_tunnel, rows, batch.size, kwargs)
         return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
-
-    @property
-    def _splittable(self) -> bool:
-        """Whether the probe may be explained in groups of samples (fewer rows per pass than
-        samples): each sample's attribution depends on it alone and no random draw is
-        shared (not the SHAP family's baseline distributions, not FeaturePermutation)."""
-        spec = self.spec
-        return (
-            not (spec.random or spec.needs_batch or self.noise_tunnel)
-            and spec.baselines != "required"
-        )
-
-    def _rows(self, batch: ModelInputs, kwargs: dict[str, Any]) -> int | None:
-        """Rows per forward pass this call: measured, or the default; ``None`` when the user
-        set every chunking knob that applies (or the method has none)."""
-        knobs = [k for k in (self.spec.chunk_arg,) if k] + (
-            ["nt_samples_batch_size"] if self.noise_tunnel else []
-        )
-        if all(k in kwargs for k in knobs):
-            return None
-        default = NOISE_TUNNEL_ROWS if self.noise_tunnel else self.spec.default_chunk
-        if default is None or self.tuner is None:  # no knob, or Captum's own default is kept
-            return None
-        key = tuple(batch.first.shape)
-        if key not in self.tuner.choices and self._model is not None:
-            if self._calibrate and batch.plain:
-                steps = kwargs.get("n_steps", kwargs.get("nt_samples", _WORK_PER_SAMPLE))
-                return self.tuner.rows(self._model, batch.first, batch.size * steps)
-            try:
-                self.tuner.sized(self._model, batch.first, batch.head(1))
-            except Exception:  # e.g. one row through BatchNorm in train mode: the default
-                self.tuner.choices[key] = default
-        return self.tuner.choices.get(key, default)
-
-    def _chunks(self, rows: int | None, n: int, kwargs: dict[str, Any]) -> dict[str, int]:
-        """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where
-        the user set none."""
-        if rows is None:
-            return {}
-        chunks: dict[str, int] = {}
-        if self.noise_tunnel:
-            chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
-        if self.spec.default_chunk is None:  # e.g. LayerFeatureAblation: Captum's 1 only
-            pass
-        elif self.spec.chunk_arg == "internal_batch_size":
-            # Captum's floor is the rows it is given (NoiseTunnel multiplies them); below it,
-            # Captum warns at every call and uses the floor anyway.
-            seen = n * kwargs.get("nt_samples_batch_size", chunks.get("nt_samples_batch_size", 1))
-            chunks["internal_batch_size"] = max(rows, seen)
-        elif self.spec.chunk_arg == "perturbations_per_eval":
-            chunks["perturbations_per_eval"] = rows if self.spec.per_input else max(1, rows // n)
-        return {k: v for k, v in chunks.items() if k not in kwargs}
 
     def attribute_with_delta(self, inputs: Tensor, target: Target) -> tuple[Attribution, Tensor]:
         """:meth:`attribute` and the convergence delta of the same call (``spec.has_delta``).

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.registry import MethodSpec
 
-__all__ = ["in_groups"]
+__all__ = ["in_groups", "splittable"]
 
 _PER_SAMPLE = ("target", "baselines", "feature_mask")
 
@@ -48,3 +49,10 @@ def _join(parts: list[Any]) -> Any:
     if isinstance(parts[0], tuple):
         return tuple(_join(list(group)) for group in zip(*parts, strict=True))
     return torch.cat(parts)
+
+
+def splittable(spec: MethodSpec, noise_tunnel: Mapping[str, Any]) -> bool:
+    """Whether a method may explain the probe in groups of samples (fewer rows per pass than
+    samples): each sample's attribution depends on it alone and no random draw is shared (not
+    the SHAP family's baseline distributions, not FeaturePermutation, not NoiseTunnel)."""
+    return not (spec.random or spec.needs_batch or noise_tunnel) and spec.baselines != "required"

@@ -10,7 +10,22 @@ from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
 
-__all__ = ["Attribution", "Target", "each", "finite_float", "flattened", "on_input_grid"]
+__all__ = [
+    "Attribution",
+    "Inputs",
+    "NeuronSelector",
+    "Target",
+    "each",
+    "finite_float",
+    "flattened",
+    "on_input_grid",
+]
+
+NeuronSelector = int | tuple[int | slice, ...] | Callable[[Tensor], Tensor]
+"""A unit of a layer: an index, indices per dimension, or ``layer_output [N, ...] -> [N]``."""
+
+Inputs = Tensor | ModelInputs
+"""A method's inputs: a tensor ``[N, ...]``, or a multi-input model's (with extra args)."""
 
 Attribution = Tensor | tuple[Tensor, ...]
 """An attribution ``[N, ...]``, or one per input of a multi-input model."""
