@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from example_trainers import digits
 from lightning_xai.methods import snake_case
@@ -32,7 +33,14 @@ def test_demo_reaches_90_percent_and_ends_with_the_tensorboard_command(
 ) -> None:
     """The demo also keeps the console clean: no warning twice (recwarn shows every
     repetition), none about its own model (DeepLift on log_softmax, max_unpool2d)."""
-    metrics = digits.main(["--log-dir", str(tmp_path)])
+    # As in a fresh process: another test's Trainer(deterministic=True) leaves torch's global
+    # flag set, which the demo (on purpose) does not set.
+    monkeypatch_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        metrics = digits.main(["--log-dir", str(tmp_path)])
+    finally:
+        torch.use_deterministic_algorithms(monkeypatch_deterministic)
     assert metrics["val_acc"] > 0.9
     out = capsys.readouterr().out.rstrip()
     assert f"tensorboard --logdir {tmp_path}\n" in out and "open the XAI tab" in out

@@ -15,11 +15,15 @@ from lightning_xai.budget import BudgetPlan, TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.explain import explain
-from lightning_xai.figures.attributions import AttributionPictures, check_drawing
+from lightning_xai.figures.attributions import (
+    AttributionPictures,
+    check_drawing,
+    default_outlier_perc,
+)
 from lightning_xai.figures.scales import HeldScales
 from lightning_xai.inputs import ModelInputs
-from lightning_xai.methods import ConfiguredMethod, ModelSurvey
-from lightning_xai.methods.baselines import BaselineStrategy
+from lightning_xai.methods import ModelSurvey
+from lightning_xai.methods.baselines import text_baselines
 from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
@@ -70,24 +74,16 @@ class AttributionMonitor(ProbeMonitor):
                                                   :meth:`~lightning_xai.budget.BudgetPlan.scalars`)
     ============================================  =============================================
 
-    ``<method>`` is the snake_case of the name given in ``methods``. Attributions over image
-    inputs ``[N, C, H, W]`` (and spatial layers, upsampled) are drawn over the input; 1-D ones
-    (tabular inputs ``[N, F]``, a ``Linear`` layer's units) are bar charts; other shapes get a
-    histogram ``xai/attributions/<method>/values``.
-    Token-id inputs ``[N, L]`` (integers; attribute them with a layer method on the embedding,
-    e.g. ``{"LayerIntegratedGradients": {"layer": "net.embedding"}}``) get a coloured token
-    strip image and a Markdown table per sample, ``xai/tokens/<method>/sample_<k>``, see
-    :func:`~lightning_xai.figures.tokens.log_token_attributions`.
-    Hugging Face needs no glue: dict batches (``input_ids``, ``attention_mask``,
-    ``token_type_ids``, ``pixel_values``, ``labels``) are read as they are and the model is
-    called with those keywords; a ``ModelOutput`` is explained through its ``logits``; layer
-    methods default to the input embedding (``get_input_embeddings()``) of models without a
-    ``Conv2d``; baselines of token ids default to Captum's text baseline (the pad id, special
-    tokens kept); probes from dynamically padded batches are padded to one length.
-    Multi-input models (``batch_transform`` returning ``((image, table), labels)``, optionally
-    with Captum's ``additional_forward_args`` as a third element) get each input's pictures
-    under ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``, ``<input>`` being the
-    ``forward`` parameter's name; ``latest[method]`` is then a tuple, as Captum returns it.
+    ``<method>`` is the snake_case of the name given in ``methods``. Attributions over images
+    ``[N, C, H, W]`` (and upsampled spatial layers) are drawn over the input; 1-D ones (tables
+    ``[N, F]``, a ``Linear`` layer's units) are bar charts; token ids ``[N, L]`` (a layer method
+    on the embedding) get a coloured token strip and a table, ``xai/tokens/<method>/sample_<k>``
+    (:func:`~lightning_xai.figures.tokens.log_token_attributions`); other shapes a histogram
+    ``xai/attributions/<method>/values``. Hugging Face dict batches and ``ModelOutput`` need no
+    glue (:mod:`~lightning_xai.batches`; layer methods default to the input embedding, token
+    baselines to Captum's text baseline). Multi-input models (``batch_transform`` returning
+    ``((image, table), labels[, additional_forward_args])``) log each input under
+    ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``; ``latest[method]`` is a tuple.
 
     Each method is checked against the model before the first training step (layer shapes for
     ``neuron_selector``, baselines, quirks: :class:`~lightning_xai.methods.quirks.ModelSurvey`).
@@ -100,28 +96,13 @@ class AttributionMonitor(ProbeMonitor):
             models, or a callable ``(outputs [N, K], labels [N] | None) -> targets [N]``.
         denormalize: ``(mean, std)`` of the input normalisation, or a callable, to show the
             inputs as the eye sees them; default: per-sample min-max.
-        view: ``"blended_heat_map"``, ``"heat_map"`` or ``"masked_image"``.
-        sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
-        outlier_perc: percentage of the attribution mass saturated in the colour scale;
-            default 2 (Captum's) over inputs, 0 (Grad-CAM's) for smooth upsampled layer maps.
-        image_size: small images are enlarged (nearest) to at least this many pixels a side.
-        scale: the colour scale of the maps over images, each with a colour bar printing the
-            values of its ends: ``"sample"`` (default: each map at full contrast, every run),
-            ``"fixed"`` (per sample and method, the first run's scale is kept: growth
-            saturates and fading pales across epochs) or ``"max"`` (the largest scale so far:
-            fading pales). Held scales are saved in checkpoints. Maps whose largest
-            |attribution| is below 1e-8 of the sample's largest |output| are drawn flat and
-            marked ``~0``, whatever the scale.
-        vocabulary: token strings by id (a list, or a mapping id -> string), for token-id
-            inputs; default: the ids are shown.
-        tokenizer: a Hugging Face tokenizer instead of ``vocabulary``: tokens decoded,
-            special tokens marked (underlined, in italics in the table) and kept in the text
-            baseline, its pad id the default ``pad_id``.
-        merge_words: with ``tokenizer``: word pieces merged into words, their attributions
-            summed.
-        pad_id: token id of padding, left out of the token pictures (when the batch has no
-            attention mask) and used by the text baseline; default the tokenizer's, else the
-            model's ``config.pad_token_id``.
+        view, sign, outlier_perc, image_size, scale: how the maps are drawn (colour bars, a
+            scale held across epochs with ``scale="fixed"`` or ``"max"``, the ``~0`` mark), see
+            :class:`~lightning_xai.figures.AttributionPictures`.
+        vocabulary, tokenizer, merge_words, pad_id: how token ids read (a Hugging Face
+            tokenizer or a vocabulary, word pieces merged, padding; default pad id: the
+            tokenizer's, else the model's ``config.pad_token_id``), see
+            :class:`~lightning_xai.token_text.TokenText`.
         feature_names: names of the columns of tabular inputs ``[N, F]`` (bar labels and
             ``xai/features/...`` tags); default ``feature_<i>``.
         output_transform: for models that return a dict or a tuple: a callable picking the
@@ -212,7 +193,7 @@ class AttributionMonitor(ProbeMonitor):
         self.scales = HeldScales(scale)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
-            outlier_perc={m.key: _outlier_perc(outlier_perc, m) for m in self.methods},
+            outlier_perc={m.key: default_outlier_perc(outlier_perc, m.spec) for m in self.methods},
             unit_keys=frozenset(m.key for m in self.methods if m.spec.output == "layer"),
             view=view, sign=sign, denormalize=denormalize, image_size=image_size,
             feature_names=self.feature_names, text=self._text, warn_once=self._warn_once,
@@ -249,7 +230,7 @@ class AttributionMonitor(ProbeMonitor):
         token_ids = batch.first.ndim == 2 and not batch.first.is_floating_point()
         for method in self.methods:
             if token_ids and self._text.pad_id is not None:
-                _text_baseline(method, self._text)
+                method.baselines = text_baselines(method.baselines, self._text.baseline)
             method.check(batch, survey)
         self._checked = True
 
@@ -348,29 +329,10 @@ class AttributionMonitor(ProbeMonitor):
         return plan
 
     def _log_metrics(self, values: MetricValues, step: int) -> None:
-        for tag, value in values.scalars().items():
-            self.writer.add_scalar(tag, value, step)
-        for tag, per_sample in values.histograms().items():
-            self.writer.add_histogram(tag, per_sample, step)
+        values.write(self.writer, step)
         for (metric, tag), why in values.skipped.items():
             message = f"metric {metric!r} skipped for method {tag!r}: {why}."
             self._warn_once(f"{metric}/{tag}", message)
         for what, error in values.failures:
             self._failed(what, error, step)
 
-
-def _outlier_perc(given: float | None, method: ConfiguredMethod) -> float:
-    """The given percentage, else 2 (Captum's) over inputs and 0 for smooth layer maps."""
-    if given is not None:
-        return given
-    return 0.0 if method.spec.output == "layer" else 2.0
-
-
-def _text_baseline(method: ConfiguredMethod, text: TokenText) -> None:
-    """Captum's text baseline (pad id, special tokens kept) for a method on token ids whose
-    baselines the user left at the default."""
-    strategy = method.baselines
-    if strategy is not None and strategy.spec is None and strategy.min_count == 1:
-        method.baselines = BaselineStrategy(
-            text.baseline, distribution=strategy.distribution, where=strategy.where
-        )

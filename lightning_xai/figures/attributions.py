@@ -15,6 +15,7 @@ from lightning_xai.figures.scales import SCALES
 from lightning_xai.figures.titles import probe_titles
 from lightning_xai.figures.tokens import log_token_attributions
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.methods.registry import MethodSpec
 from lightning_xai.methods.results import Attribution
 from lightning_xai.render import (
     SIGNS,
@@ -34,7 +35,7 @@ from lightning_xai.tags import TAGS, panel_tag
 from lightning_xai.token_text import TokenText
 from lightning_xai.validators import check_choice
 
-__all__ = ["AttributionPictures", "check_drawing"]
+__all__ = ["AttributionPictures", "check_drawing", "default_outlier_perc"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,18 @@ class AttributionPictures:
         tags: method key -> tag (``integrated_gradients``).
         outlier_perc: method key -> percentage of the attribution mass saturated.
         unit_keys: keys of layer methods (their 1-D attributions are over units, not features).
-        view, sign, denormalize, image_size, feature_names: see
-            :class:`~lightning_xai.callbacks.AttributionMonitor`.
+        view: ``"blended_heat_map"``, ``"heat_map"`` or ``"masked_image"``.
+        sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
+        denormalize, feature_names: see :class:`~lightning_xai.callbacks.AttributionMonitor`.
+        image_size: small images are enlarged (nearest) to at least this many pixels a side.
+
+    Every map over an image has a colour bar printing the values of its ends. Its scale is
+    its own (``scale="sample"`` on the monitor: full contrast every run), the first run's per
+    sample and method (``"fixed"``: growth saturates, fading pales) or the largest so far
+    (``"max"``), held in checkpoints (:class:`~lightning_xai.figures.scales.HeldScales`). Maps
+    whose largest |attribution| is below 1e-8 of the sample's largest |output| are drawn flat
+    and marked ``~0``. ``outlier_perc`` (the percentage of the attribution mass saturated)
+    defaults to 2 (Captum's) over inputs and 0 (Grad-CAM's) for smooth upsampled layer maps.
         text: how token ids read (tokenizer or vocabulary, padding, merged words).
         warn_once: ``(key, message)`` -> a warning given once per key.
     """
@@ -246,3 +257,10 @@ def check_drawing(
     std = None if denormalize is None or callable(denormalize) else denormalize[1]
     if std is not None and (torch.as_tensor(std, dtype=torch.float) == 0).any():
         raise ValueError(f"{owner}: `denormalize` std must be nonzero, got {std!r}.")
+
+
+def default_outlier_perc(given: float | None, spec: MethodSpec) -> float:
+    """The given percentage, else 2 (Captum's) over inputs and 0 for smooth layer maps."""
+    if given is not None:
+        return given
+    return 0.0 if spec.output == "layer" else 2.0

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["BaselineStrategy", "gaussian_blur"]
+__all__ = ["BaselineStrategy", "gaussian_blur", "text_baselines"]
 
 BaselineSpec = str | float | Tensor | Callable[[Tensor], Any] | Mapping[str, Any] | None
 """``"zeros"``, ``"mean"``, ``"uniform"``, ``"blur"``, ``"probe"``, a float, a tensor, a callable
@@ -249,3 +249,11 @@ def gaussian_blur(inputs: Tensor, sigma: float | None = None) -> Tensor:
         pad[2 * (spatial - 1 - axis)] = pad[2 * (spatial - 1 - axis) + 1] = radius
         out = conv(F.pad(out, pad, mode="replicate"), weight, groups=channels)
     return out
+
+
+def text_baselines(strategy: BaselineStrategy | None, baseline: Any) -> BaselineStrategy | None:
+    """Captum's text baseline (``baseline``: the pad id, special tokens kept) in place of the
+    default of a method on token ids; a strategy the user chose is kept."""
+    if strategy is not None and strategy.spec is None and strategy.min_count == 1:
+        return BaselineStrategy(baseline, distribution=strategy.distribution, where=strategy.where)
+    return strategy

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from lightning_xai.metrics.registry import Result
+from lightning_xai.sinks.base import Sink
 from lightning_xai.tags import TAGS
 
 __all__ = ["MetricValues", "series_of"]
@@ -31,6 +32,13 @@ class MetricValues:
     seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     failures: list[tuple[str, Exception]] = field(default_factory=list)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def write(self, sink: Sink, step: int) -> None:
+        """Writes the scalars and the per-sample histograms at ``step``."""
+        for tag, value in self.scalars().items():
+            sink.add_scalar(tag, value, step)
+        for tag, per_sample in self.histograms().items():
+            sink.add_histogram(tag, per_sample, step)
 
     def scalars(self) -> dict[str, float]:
         """Tag -> value: ``xai/metrics/<metric>/<method>`` (mean over the probe) and
