@@ -15,7 +15,11 @@ from lightning_xai.inputs import ModelInputs
 from lightning_xai.metrics.runner import MetricRunner
 from lightning_xai.targets import TargetSpec, resolve_target
 
-__all__ = ["check_model_call", "check_probe_inputs"]
+__all__ = [
+    "check_model_call",
+    "check_probe_inputs",
+    "labels_outside",
+]
 
 
 def check_model_call(
@@ -62,3 +66,17 @@ def check_probe_inputs(
     check_feature_names(feature_names, tabular)
     if not batch.plain:
         metrics.check_plain_inputs("several inputs" if batch.multi else "`additional_forward_args`")
+
+
+def labels_outside(outputs: Tensor, labels: Tensor | None) -> str | None:
+    """A message when integer ``labels`` ``[N]`` name classes the scores ``[N, K]`` lack."""
+    classes = outputs.shape[-1]
+    if labels is None or labels.is_floating_point() or outputs.ndim != 2:
+        return None
+    outside = sorted({int(v) for v in labels.flatten() if not 0 <= v < classes})
+    if not outside:
+        return None
+    return (
+        f"the probe's labels {outside[:5]} lie outside the model's {classes} outputs "
+        f"[0, {classes - 1}]: they are shown as they are; `target`='label' would fail."
+    )

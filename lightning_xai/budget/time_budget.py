@@ -18,6 +18,7 @@ from lightning_xai.budget.plan import (
 )
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.windows import default_window
+from lightning_xai.sinks.base import Sink
 from lightning_xai.tags import TAGS
 
 __all__ = ["TimeBudget"]
@@ -120,6 +121,24 @@ class TimeBudget:
         if broadcast is not None and self.max_seconds is not None:
             plan = self.follow(broadcast(plan, src=0))
         return plan
+
+    def plan_logged(
+        self,
+        methods: Sequence[Any],
+        batch: ModelInputs,
+        broadcast: Callable[..., BudgetPlan] | None,
+        sink: Sink,
+        step: int,
+    ) -> tuple[BudgetPlan, str | None]:
+        """:meth:`plan_run`, its scalars written to ``sink`` under ``xai/budget/`` (with
+        ``max_seconds``), and :meth:`warning`'s message."""
+        plan = self.plan_run(methods, batch, broadcast)
+        if self.max_seconds is None:
+            return plan, None
+        tags = {m.key: m.tag for m in methods}
+        for tag, value in plan.scalars(tags).items():
+            sink.add_scalar(tag, value, step)
+        return plan, self.warning(plan, tags)
 
     def warning(self, plan: BudgetPlan, tags: Mapping[str, str]) -> str | None:
         """What ``plan`` degrades, for a warning (``tags``: method key -> tag), or ``None``."""

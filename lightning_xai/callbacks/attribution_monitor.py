@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from lightning_xai.budget import BudgetPlan, TimeBudget
+from lightning_xai.budget import TimeBudget
 from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.explain import explain
@@ -21,15 +21,13 @@ from lightning_xai.figures.attributions import (
     default_outlier_perc,
 )
 from lightning_xai.figures.scales import HeldScales
-from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods import ModelSurvey
 from lightning_xai.methods.baselines import text_baselines
 from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
-from lightning_xai.metrics.values import MetricValues
 from lightning_xai.probe import BatchTransform, ProbeSamples
-from lightning_xai.probe_checks import check_model_call, check_probe_inputs
+from lightning_xai.probe_checks import check_model_call, check_probe_inputs, labels_outside
 from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
@@ -56,23 +54,18 @@ class AttributionMonitor(ProbeMonitor):
     ``trainer.validate()`` / ``trainer.test()``, it attributes the probe with each method and
     logs, at step ``trainer.global_step``:
 
-    ============================================  =============================================
-    tag                                           content
-    ============================================  =============================================
-    ``xai/attributions/<method>/sample_<k>``      attribution of probe sample k over the input
-    ``xai/panels/sample_<k>``                     input beside every method; title: label,
-                                                  prediction and its probability
-    ``xai/attributions/<method>/mean_abs``        1-D attributions (tabular inputs, 1-D
-                                                  layers): bar chart of the mean |attribution|
-    ``xai/features/<method>/<feature>``           tabular inputs: that mean per input feature
-    ``xai/time/<method>``                         seconds the method took
-    ``xai/errors/<method>``                       failures so far (only once one happened)
-    ``xai/metrics/<metric>/<method>``             quality metric, mean over the probe
-    ``xai/metrics/<metric>/<method>/per_sample``  its per-sample values (histogram)
-    ``xai/time/metric_<metric>/<method>``         seconds the metric took
-    ``xai/budget/...``                            with ``max_seconds``: the run's plan (see
-                                                  :meth:`~lightning_xai.budget.BudgetPlan.scalars`)
-    ============================================  =============================================
+    ================================================  =========================================
+    tag                                               content
+    ================================================  =========================================
+    ``xai/attributions/<method>/sample_<k>``          sample k's attribution over the input
+    ``xai/panels/sample_<k>``                         the input beside every method, titled
+    ``xai/attributions/<method>/mean_abs``            1-D attributions: mean |attribution| bars
+    ``xai/features/<method>/<feature>``               tabular inputs: that mean per feature
+    ``xai/time/<method>``, ``xai/errors/<method>``    seconds the method took; failures so far
+    ``xai/metrics/<metric>/<method>[/per_sample]``    quality metric: mean (and histogram)
+    ``xai/time/metric_<metric>/<method>``             seconds the metric took
+    ``xai/budget/...``                                with ``max_seconds``: the run's plan
+    ================================================  =========================================
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over images
     ``[N, C, H, W]`` (and upsampled spatial layers) are drawn over the input; 1-D ones (tables
@@ -84,9 +77,6 @@ class AttributionMonitor(ProbeMonitor):
     baselines to Captum's text baseline). Multi-input models (``batch_transform`` returning
     ``((image, table), labels[, additional_forward_args])``) log each input under
     ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``; ``latest[method]`` is a tuple.
-
-    Each method is checked against the model before the first training step (layer shapes for
-    ``neuron_selector``, baselines, quirks: :class:`~lightning_xai.methods.quirks.ModelSurvey`).
 
     Args:
         methods: names (``"IntegratedGradients"`` or ``"integrated_gradients"``,
@@ -176,8 +166,7 @@ class AttributionMonitor(ProbeMonitor):
         self._text = TokenText(tokenizer, vocabulary, pad_id, merge_words, owner=_OWNER)
         self.probe.pad_id = self._text.pad_id
         self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
-        scores = "model output -> scores [N, K]"
-        check_callable(_OWNER, "output_transform", output_transform, scores)
+        check_callable(_OWNER, "output_transform", output_transform, "output -> scores [N, K]")
         check_count(_OWNER, "image_size", image_size)
         check_optional_bool(_OWNER, "calibrate_chunks", calibrate_chunks)
         self.target, self.vocabulary, self.pad_id = target, vocabulary, pad_id
@@ -209,9 +198,9 @@ class AttributionMonitor(ProbeMonitor):
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._text.pad_id is None:  # the model's, found by ProbeMonitor.setup
             self._text.pad_id = self.probe.pad_id
+        # Sized by bytes on CPUs; GPUs vary too much: measured there unless told otherwise.
         calibrate = self.calibrate_chunks
-        if calibrate is None:  # measured defaults fit CPUs; GPUs vary too much: measure
-            calibrate = trainer.strategy.root_device.type == "cuda"
+        calibrate = trainer.strategy.root_device.type == "cuda" if calibrate is None else calibrate
         for method in self.methods:
             method.bind(pl_module, calibrate=calibrate, forward=self._forward(pl_module))
         self._checked = False
@@ -235,9 +224,7 @@ class AttributionMonitor(ProbeMonitor):
         self._checked = True
 
     def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:
-        """What is explained: the module called as the probe's batch says (by keyword for
-        dict batches), its output passed through ``output_transform`` (or a ``ModelOutput``'s
-        ``logits``)."""
+        """What is explained: the module, called as the probe says, its scores selected."""
         if self._selected is None or self._selected.model is not pl_module:
             self._selected = SelectOutput(pl_module, self.output_transform)
         if self.probe.ready:
@@ -248,19 +235,16 @@ class AttributionMonitor(ProbeMonitor):
         with named_errors(_OWNER):
             batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
             outputs = check_model_call(self._forward(pl_module), batch, self.target, labels)
-        classes = outputs.shape[-1]
-        if labels is not None and not labels.is_floating_point() and outputs.ndim == 2:
-            outside = sorted({int(v) for v in labels.flatten() if not 0 <= v < classes})
-            if outside:
-                self._warn_once(
-                    "labels",
-                    f"the probe's labels {outside[:5]} lie outside the model's {classes} outputs "
-                    f"[0, {classes - 1}]: they are shown as they are; `target`='label' would fail.",
-                )
+        if message := labels_outside(outputs, labels):
+            self._warn_once("labels", message)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
-        plan = self._plan(trainer, batch, step)
+        # Under DDP every rank follows rank zero's plan, so that the collectives pair up.
+        broadcast = trainer.strategy.broadcast if trainer.world_size > 1 else None
+        plan, note = self.budget.plan_logged(self.methods, batch, broadcast, self.writer, step)
+        if note:
+            self._warn_once("budget", note)
         if plan.skip:
             return
         batch, labels = batch.head(plan.probes), None if labels is None else labels[: plan.probes]
@@ -293,13 +277,13 @@ class AttributionMonitor(ProbeMonitor):
                 continue
             results[method.key] = done.attribution
             self.writer.add_scalar(TAGS["time"](method=method.tag), done.seconds, step)
-            self._log_metrics(done.metrics, step)
+            done.metrics.report(self.writer, step, self._warn_once, self._failed)
             self.budget.record(method.key, perf_counter() - start)
         # Several inputs: per-input tuples compare flattened, one input's layer maps not at all.
         tags = {m.key: m.tag for m in self.methods}
         keep = {k: v for k, v in results.items() if not batch.multi or isinstance(v, tuple)}
         compared = self.metrics.compare({tags[k]: flattened(v) for k, v in keep.items()}, due)
-        self._log_metrics(compared, step)
+        compared.report(self.writer, step, self._warn_once, self._failed)
         self.latest = results
         cpu = (batch.map(Tensor.cpu).tensors, outputs.detach().float().cpu())
         targets, labels = (None if t is None else t.cpu() for t in (targets, labels))
@@ -307,32 +291,9 @@ class AttributionMonitor(ProbeMonitor):
         held = None
         if self.scales.active:  # held here, on the training thread: they are checkpointed
             held = self.scales.hold(self._pictures.scales(cpu[0], results, names))
-        mask = batch.keyword("attention_mask")
-        mask = None if mask is None else mask.cpu()
+        mask = None if (m := batch.keyword("attention_mask")) is None else m.cpu()
         log, epoch = self._pictures.log, trainer.current_epoch
         writer.submit(
             lambda: log(writer, step, *cpu, targets, labels, results, names, epoch, held, mask)
         )
-
-    def _plan(self, trainer: pl.Trainer, batch: ModelInputs, step: int) -> BudgetPlan:
-        """This run's plan under ``max_seconds`` (logged under ``xai/budget/``); under DDP every
-        rank follows rank zero's plan, so that the collectives pair up."""
-        broadcast = trainer.strategy.broadcast if trainer.world_size > 1 else None
-        plan = self.budget.plan_run(self.methods, batch, broadcast)
-        if self.budget.max_seconds is None:
-            return plan
-        tags = {m.key: m.tag for m in self.methods}
-        for tag, value in plan.scalars(tags).items():
-            self.writer.add_scalar(tag, value, step)
-        if warning := self.budget.warning(plan, tags):
-            self._warn_once("budget", warning)
-        return plan
-
-    def _log_metrics(self, values: MetricValues, step: int) -> None:
-        values.write(self.writer, step)
-        for (metric, tag), why in values.skipped.items():
-            message = f"metric {metric!r} skipped for method {tag!r}: {why}."
-            self._warn_once(f"{metric}/{tag}", message)
-        for what, error in values.failures:
-            self._failed(what, error, step)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +39,21 @@ class MetricValues:
             sink.add_scalar(tag, value, step)
         for tag, per_sample in self.histograms().items():
             sink.add_histogram(tag, per_sample, step)
+
+    def report(
+        self,
+        sink: Sink,
+        step: int,
+        warn: Callable[[str, str], None],
+        fail: Callable[[str, BaseException, int], None],
+    ) -> None:
+        """Writes the values; skips go to ``warn(key, message)``, failures to
+        ``fail(what, error, step)`` (a monitor's once-only warning and fault count)."""
+        self.write(sink, step)
+        for (metric, tag), why in self.skipped.items():
+            warn(f"{metric}/{tag}", f"metric {metric!r} skipped for method {tag!r}: {why}.")
+        for what, error in self.failures:
+            fail(what, error, step)
 
     def scalars(self) -> dict[str, float]:
         """Tag -> value: ``xai/metrics/<metric>/<method>`` (mean over the probe) and
