@@ -1,6 +1,6 @@
 """The demo: seed 000's ConvNet learns scikit-learn's digits while the monitors watch.
 
-python -m example_trainers.digits            # about a minute on 2 idle CPU cores
+python -m example_trainers.digits            # about 30 s on 2 quiet CPU cores
 tensorboard --logdir xai_logs                # then open the XAI tab
 """
 
