@@ -15,7 +15,6 @@ __all__ = [
     "balanced_choice",
     "check_finite",
     "check_positive_int",
-    "concat_batches",
     "describe",
     "is_map_style",
     "read_batch",
@@ -92,21 +91,6 @@ def split_samples(samples: Any, given: str = "samples") -> tuple[ModelInputs, Te
         )
     batch.check()
     return batch, labels
-
-
-def concat_batches(
-    parts: list[tuple[ModelInputs, Tensor | None]],
-) -> tuple[ModelInputs, Tensor | None]:
-    """Batches put together: tensors concatenated, other additional args taken from the first."""
-    first = parts[0][0]
-    tensors = [torch.cat([p[0].tensors[i] for p in parts]) for i in range(len(first.tensors))]
-    extra = [
-        torch.cat([p[0].extra[i] for p in parts]) if isinstance(a, Tensor) else a
-        for i, a in enumerate(first.extra)
-    ]
-    has_labels = all(p[1] is not None for p in parts)
-    labels = torch.cat([p[1] for p in parts]) if has_labels else None  # type: ignore[misc]
-    return ModelInputs.of(tuple(tensors), extra), labels
 
 
 def is_map_style(dataset: Any) -> bool:

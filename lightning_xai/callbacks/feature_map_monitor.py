@@ -90,7 +90,7 @@ class FeatureMapMonitor(ProbeMonitor):
         **kwargs: probe, schedule and fault options of
             :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
             ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``).
+            ``background_writes``, ``sinks``, ``name``).
 
     Example:
         >>> monitor = FeatureMapMonitor(layers=["net.cn1", "net.cn2"], max_channels=32)

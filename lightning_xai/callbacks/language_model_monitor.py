@@ -13,7 +13,7 @@ from captum.attr import LLMAttributionResult, TextTokenInput
 from torch import nn
 from typing_extensions import override
 
-from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
 from lightning_xai.figures.tokens import log_token_values
 from lightning_xai.hf_models import find_language_model
 from lightning_xai.methods.llm import PromptAttribution, as_tensor, continuation_log_prob
@@ -65,8 +65,8 @@ class LanguageModelMonitor(ProbeMonitor):
             tokenizer's special tokens (e.g. the BOS token).
         baseline: the token id (or string) that replaces a token in perturbation methods;
             default Captum's (0).
-        **kwargs: ``every_n_epochs``, ``on_error``, ``background_writes`` of
-            :class:`~lightning_xai.callbacks.base.ProbeMonitor`.
+        **kwargs: ``every_n_epochs``, ``on_error``, ``background_writes``, ``sinks``,
+            ``name`` of :class:`~lightning_xai.callbacks.base.ProbeMonitor`.
 
     Example:
         >>> monitor = LanguageModelMonitor({"the film was": " great"}, tokenizer)  # doctest: +SKIP
@@ -87,13 +87,15 @@ class LanguageModelMonitor(ProbeMonitor):
         every_n_epochs: int = 1,
         on_error: str = "warn",
         background_writes: bool = True,
+        sinks: SinksArg = None,
+        name: str | None = None,
     ) -> None:
         self.prompts = _check_prompts(prompts)
         # The probe is the prompts (their positions): chosen here, saved in the checkpoint.
         positions = torch.arange(len(self.prompts)).unsqueeze(1)
         super().__init__(
             num_probes=len(self.prompts), probe=positions, every_n_epochs=every_n_epochs,
-            on_error=on_error, background_writes=background_writes,
+            on_error=on_error, background_writes=background_writes, sinks=sinks, name=name,
         )  # fmt: skip
         check_tokenizer(tokenizer, None, _OWNER)
         if isinstance(methods, str) or not isinstance(methods, Sequence | Mapping):

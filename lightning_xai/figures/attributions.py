@@ -50,6 +50,8 @@ class AttributionPictures:
         sign: ``"auto"``, ``"all"``, ``"positive"``, ``"negative"`` or ``"absolute_value"``.
         denormalize, feature_names: see :class:`~lightning_xai.callbacks.AttributionMonitor`.
         image_size: small images are enlarged (nearest) to at least this many pixels a side.
+        text: how token ids read (tokenizer or vocabulary, padding, merged words).
+        warn_once: ``(key, message)`` -> a warning given once per key.
 
     Every map over an image has a colour bar printing the values of its ends. Its scale is
     its own (``scale="sample"`` on the monitor: full contrast every run), the first run's per
@@ -58,8 +60,6 @@ class AttributionPictures:
     whose largest |attribution| is below 1e-8 of the sample's largest |output| are drawn flat
     and marked ``~0``. ``outlier_perc`` (the percentage of the attribution mass saturated)
     defaults to 2 (Captum's) over inputs and 0 (Grad-CAM's) for smooth upsampled layer maps.
-        text: how token ids read (tokenizer or vocabulary, padding, merged words).
-        warn_once: ``(key, message)`` -> a warning given once per key.
     """
 
     tags: Mapping[str, str]
@@ -98,7 +98,7 @@ class AttributionPictures:
             sink: where to write.
             step: the step to log at.
             inputs: the probe's attributed inputs, each ``[N, ...]``.
-            outputs: the model's outputs on the probe ``[N, K]`` (for the titles).
+            outputs: the model's outputs on the probe ``[N, K]`` (titles, the ``~0`` mark).
             targets: the explained class per sample, or ``None``.
             labels: the labels, or ``None``.
             results: method key -> attribution (a tuple for several inputs; a layer map is
