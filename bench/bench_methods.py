@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from bench.timing import compare, machine
 from example_trainers.models import ConvNet
 from lightning_xai.methods import ConfiguredMethod
-from lightning_xai.methods.configured import _default_window
+from lightning_xai.methods.windows import default_window
 
 METHODS = (
     "IntegratedGradients",
@@ -71,7 +71,7 @@ class Case:
 
     def window(self) -> tuple[int, ...]:
         """The monitor's default Occlusion window (stride = window)."""
-        return _default_window(self.x.shape)
+        return default_window(self.x.shape)
 
 
 def convnet_case(repeats: int) -> Case:
