@@ -34,7 +34,9 @@ class ProbeMonitor(CheckpointIdentity):
 
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
     work, inside :func:`~lightning_xai.guard.attribution_guard`). A subclass that needs no
-    gradient sets ``_needs_grad = False``: its ``_run`` then runs with grad off.
+    gradient sets ``_needs_grad = False``: its ``_run`` then runs with grad off. Subclasses
+    repeat these options in their own signatures (not ``**kwargs``): LightningCLI reads a
+    callback's arguments from its signature.
 
     Args:
         num_probes: number of validation samples to explain.
