@@ -43,17 +43,17 @@ class ProbeShard:
         return cls(trainer.strategy, trainer.global_rank, trainer.world_size)
 
     @staticmethod
-    def check_strategy(strategy: Any, owner: str) -> None:
-        """Raises for strategies whose module cannot be called on a shard alone."""
+    def unsupported(strategy: Any) -> str | None:
+        """Why ``strategy`` cannot run a monitor (its module cannot be called on a shard
+        alone), or ``None``."""
         name = type(strategy).__name__
-        if any(word.lower() in name.lower() for word in _UNSUPPORTED):
-            from pytorch_lightning.utilities.exceptions import MisconfigurationException
-
-            raise MisconfigurationException(
-                f"{owner} does not support the {name} strategy yet: its parameters are "
-                "sharded, so one rank cannot run the model alone. Supported: single device, "
-                "`ddp`, `ddp_spawn`, `ddp_fork`."
-            )
+        if not any(word.lower() in name.lower() for word in _UNSUPPORTED):
+            return None
+        return (
+            f"the {name} strategy is not supported yet: its parameters are sharded, so one "
+            "rank cannot run the model alone. Supported: single device, `ddp`, `ddp_spawn`, "
+            "`ddp_fork`."
+        )
 
     def rows(self, n: int) -> Tensor:
         """Indices ``[ceil(n / world)]`` of this rank's rows in a probe of ``n``."""

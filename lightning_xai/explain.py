@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from lightning_xai.distributed import ProbeShard
@@ -30,12 +31,14 @@ class Explained:
         failure: this rank's error, or ``RuntimeError("failed on another rank")``.
         seconds: the attribution's seconds (gather included, metrics not).
         metrics: the metrics' values.
+        total: the seconds of the whole call (metrics included).
     """
 
     attribution: Attribution | None
     failure: Exception | None = None
     seconds: float = 0.0
     metrics: MetricValues = field(default_factory=MetricValues)
+    total: float = 0.0
 
 
 def explain(
@@ -60,12 +63,14 @@ def explain(
         model: what the metrics call (the module, or its selected output).
         part: this rank's probe rows; ``targets`` their classes ``[n]`` or ``None``.
         metrics, due: the runner and the metrics due at this run.
-        seed: seeds the metrics' perturbations.
+        seed: seeds the method's random draws (the same at every run: what changes between
+            runs is the model, not the noise) and the metrics' perturbations.
         overrides: ``attribute`` keywords replaced for this run (a time budget's).
         shard, size: this rank's share and the whole probe's size (distributed runs).
     """
     start, shard, overrides = perf_counter(), shard or ProbeShard(None), dict(overrides or {})
     mapped, delta, failure = None, None, None
+    torch.manual_seed(seed)  # the guard forks the RNG: the training's stream is untouched
     try:
         attribution, delta = metrics.attribute(method, part, targets, due, **overrides)
         mapped = each(method.to_input_space(attribution, part), finite_float)
@@ -82,4 +87,4 @@ def explain(
         model, method, part.first, targets, current, delta=delta, seed=seed, overrides=overrides
     )
     values = metrics.evaluate(ctx, due, shard, size or part.size)
-    return Explained(each(whole, Tensor.cpu), None, seconds, values)
+    return Explained(each(whole, Tensor.cpu), None, seconds, values, perf_counter() - start)

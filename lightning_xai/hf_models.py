@@ -40,7 +40,7 @@ def model_pad_id(model: nn.Module) -> int | None:
     return None
 
 
-def find_language_model(model: nn.Module, path: str | None, owner: str) -> nn.Module:
+def find_language_model(model: nn.Module, path: str | None) -> nn.Module:
     """The causal language model Captum's LLM attribution calls: ``model.get_submodule(path)``,
     or by default the outermost module with ``get_input_embeddings`` and ``generate`` (a
     Hugging Face ``...ForCausalLM``/``...LMHeadModel``).
@@ -54,14 +54,14 @@ def find_language_model(model: nn.Module, path: str | None, owner: str) -> nn.Mo
         except AttributeError:
             names = [n for n, _ in model.named_modules() if n][:40]
             raise ValueError(
-                f"{owner}: `language_model` {path!r} is not a module of {type(model).__name__}. "
+                f"`language_model` {path!r} is not a module of {type(model).__name__}. "
                 f"Valid: {names}."
             ) from None
     for module in _hf_modules(model):
         if callable(getattr(module, "generate", None)):
             return module
     raise ValueError(
-        f"{owner}: found no causal language model (a module with `get_input_embeddings` and "
+        f"found no causal language model (a module with `get_input_embeddings` and "
         f"`generate`, e.g. transformers' GPT2LMHeadModel) in {type(model).__name__}; pass "
         "`language_model=` the dotted name of the module that returns `.logits`."
     )

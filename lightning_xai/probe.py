@@ -13,13 +13,13 @@ from lightning_xai.inputs import ModelInputs
 from lightning_xai.samples import (
     balanced_choice,
     check_finite,
-    check_positive_int,
     describe,
     is_map_style,
     read_batch,
     split_samples,
     take_labels,
 )
+from lightning_xai.validators import check_count
 
 __all__ = ["BatchTransform", "Probe", "ProbeSamples"]
 
@@ -80,8 +80,8 @@ class Probe:
         batch_transform: BatchTransform | None = None,
         scan_limit: int = 2048,
     ) -> None:
-        check_positive_int("num_probes", num_probes)
-        check_positive_int("scan_limit", scan_limit)
+        check_count("num_probes", num_probes)
+        check_count("scan_limit", scan_limit)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
         if batch_transform is not None and not callable(batch_transform):
@@ -135,8 +135,10 @@ class Probe:
 
     @property
     def size(self) -> int:
-        """Samples in the probe (0 before selection)."""
-        return 0 if self._batch is None else self._batch.size
+        """Samples in the probe (before selection: the indices given, else ``num_probes``)."""
+        if self._batch is not None:
+            return self._batch.size
+        return len(self._indices) if self._indices else self.num_probes
 
     @property
     def labels(self) -> Tensor | None:

@@ -29,7 +29,7 @@ class RunProgress:
     the seconds, the failures.
 
     Args:
-        owner: the monitor's name, shown first.
+        name: the monitor's name, shown first.
         trainer: the Trainer whose progress bar the bar sits under.
         delay: seconds before the bar appears.
 
@@ -42,8 +42,8 @@ class RunProgress:
         ['saliency']
     """
 
-    def __init__(self, owner: str, trainer: Any, delay: float = 2.0) -> None:
-        self.owner = owner
+    def __init__(self, name: str, trainer: Any, delay: float = 2.0) -> None:
+        self.name = name
         self.delay = delay
         bar = getattr(trainer, "progress_bar_callback", None)
         kinds = {cls.__name__ for cls in type(bar).__mro__}
@@ -72,7 +72,7 @@ class RunProgress:
             return
         self._last = now
         done = max(len(self.labels) - 1, 0)
-        label = f"{self.owner}: {self.labels[-1] if self.labels else 'running'}"
+        label = f"{self.name}: {self.labels[-1] if self.labels else 'running'}"
         if self._kind == "RichProgressBar":
             self._draw_rich(label, done)
         else:
@@ -130,7 +130,7 @@ class RunProgress:
         seconds = perf_counter() - self._start
         units = ", ".join(self.labels) or "one pass"
         log.info(
-            "%s at step %d: %s in %.2f s, %d failure(s)", self.owner, step, units, seconds, failures
+            "%s at step %d: %s in %.2f s, %d failure(s)", self.name, step, units, seconds, failures
         )
 
     def _hook(self, *args: Any) -> None:

@@ -14,7 +14,6 @@ from lightning_xai.inputs import ModelInputs
 __all__ = [
     "balanced_choice",
     "check_finite",
-    "check_positive_int",
     "describe",
     "is_map_style",
     "read_batch",
@@ -157,10 +156,3 @@ def check_finite(batch: ModelInputs, indices: list[int], source: str) -> None:
 
 def take_labels(labels: Tensor | None, index: Tensor) -> Tensor | None:
     return None if labels is None else labels[index.to(labels.device)]
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value}.")

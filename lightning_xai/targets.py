@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from lightning_xai.inputs import keyword_call
+from lightning_xai.inputs import ModelInputs, keyword_call
 
-__all__ = ["SelectOutput", "TargetSpec", "check_target", "resolve_target"]
+__all__ = ["SelectOutput", "TargetSpec", "check_target", "resolve_target", "score_probe"]
 
 TargetSpec = str | int | None | Callable[[Tensor, Tensor | None], Tensor]
 """``"pred"``, ``"label"``, a class index, ``None`` (single-output models) or a callable
@@ -18,19 +18,19 @@ TargetSpec = str | int | None | Callable[[Tensor, Tensor | None], Tensor]
 _NAMED = ("pred", "label")
 
 
-def check_target(target: object, owner: str) -> None:
+def check_target(target: object) -> None:
     """Raises ``TypeError``/``ValueError`` naming ``target`` when it is not a valid spec."""
     if target is None or callable(target):
         return
     if isinstance(target, bool) or not isinstance(target, str | int):
         raise TypeError(
-            f"{owner}: `target` must be one of {list(_NAMED)}, an int class index, None or a "
+            f"`target` must be one of {list(_NAMED)}, an int class index, None or a "
             f"callable (outputs, labels) -> targets, got {type(target).__name__}."
         )
     if isinstance(target, str) and target not in _NAMED:
-        raise ValueError(f"{owner}: `target` must be one of {list(_NAMED)}, got {target!r}.")
+        raise ValueError(f"`target` must be one of {list(_NAMED)}, got {target!r}.")
     if isinstance(target, int) and target < 0:
-        raise ValueError(f"{owner}: `target` class index must be >= 0, got {target}.")
+        raise ValueError(f"`target` class index must be >= 0, got {target}.")
 
 
 def resolve_target(target: TargetSpec, outputs: Tensor, labels: Tensor | None) -> Tensor | None:
@@ -115,3 +115,19 @@ class SelectOutput(nn.Module):
         if not isinstance(output, Tensor) and isinstance(output, Mapping) and "logits" in output:
             return output["logits"]
         return output
+
+
+def score_probe(
+    model: nn.Module, batch: ModelInputs, target: TargetSpec, labels: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """The model's scores on the probe ``[N, K]`` (grad off) and the targets ``[N]`` that
+    ``target`` picks (``None`` for single-output models).
+
+    Raises:
+        FloatingPointError: the scores hold NaN or inf.
+    """
+    with torch.no_grad():
+        outputs = batch(model)
+    if not torch.isfinite(outputs).all():
+        raise FloatingPointError("the model's outputs on the probe hold NaN or inf")
+    return outputs, resolve_target(target, outputs, labels)

@@ -19,18 +19,18 @@ from lightning_xai.render.tokens import Vocabulary, check_vocabulary, token_labe
 __all__ = ["TokenText", "check_tokenizer"]
 
 
-def check_tokenizer(tokenizer: Any, vocabulary: Any, owner: str) -> None:
+def check_tokenizer(tokenizer: Any, vocabulary: Any) -> None:
     """Raises ``TypeError``/``ValueError`` naming ``tokenizer`` when it is not a Hugging Face
     tokenizer (``convert_ids_to_tokens``) or comes with a ``vocabulary``."""
     if tokenizer is None:
         return
     if not callable(getattr(tokenizer, "convert_ids_to_tokens", None)):
         raise TypeError(
-            f"{owner}: `tokenizer` must be a Hugging Face tokenizer (with "
+            f"`tokenizer` must be a Hugging Face tokenizer (with "
             f"`convert_ids_to_tokens`), got {type(tokenizer).__name__}."
         )
     if vocabulary is not None:
-        raise ValueError(f"{owner}: pass `tokenizer` or `vocabulary`, not both.")
+        raise ValueError("pass `tokenizer` or `vocabulary`, not both.")
 
 
 class TokenText:
@@ -50,12 +50,11 @@ class TokenText:
         vocabulary: Vocabulary | None = None,
         pad_id: int | None = None,
         merge_words: bool = False,
-        owner: str = "TokenText",
     ) -> None:
-        check_tokenizer(tokenizer, vocabulary, owner)
-        check_vocabulary(vocabulary, pad_id, owner)
+        check_tokenizer(tokenizer, vocabulary)
+        check_vocabulary(vocabulary, pad_id)
         if not isinstance(merge_words, bool):
-            raise TypeError(f"{owner}: `merge_words` must be a bool, got {merge_words!r}.")
+            raise TypeError(f"`merge_words` must be a bool, got {merge_words!r}.")
         self.tokenizer = tokenizer
         self.vocabulary = vocabulary
         self.merge_words = merge_words

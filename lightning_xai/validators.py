@@ -1,8 +1,9 @@
-"""Argument checks shared by the monitors: each raises with the owner, the argument in
-backticks, what is valid and what was given.
+"""Argument checks shared by the monitors: each raises with the argument in backticks, what is
+valid and what was given; the monitor names itself once, with :func:`named_errors`.
 
 Example:
-    >>> check_count("FeatureMapMonitor", "tile_size", 0)
+    >>> with named_errors("FeatureMapMonitor"):
+    ...     check_count("tile_size", 0)
     Traceback (most recent call last):
     ...
     ValueError: FeatureMapMonitor: `tile_size` must be >= 1, got 0.
@@ -20,6 +21,7 @@ __all__ = [
     "check_count",
     "check_names",
     "check_optional_bool",
+    "check_pair",
     "check_positions",
     "check_strings",
     "is_int",
@@ -31,8 +33,8 @@ __all__ = [
 @contextmanager
 def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterator[None]:
     """The one boundary where the monitors name themselves: a ``TypeError`` or ``ValueError``
-    raised inside (by the probe, the metric runner, the time budget, the probe checks, which
-    raise without a name) is raised again as ``"<owner>: <message>"``, with the argument names
+    raised inside (by the validators and every module below the callbacks, which raise
+    without a name) is raised again as ``"<owner>: <message>"``, with the argument names
     in ``renames`` (e.g. ``{"`seed`": "`probe_seed`"}``) as the owner calls them.
 
     Example:
@@ -46,6 +48,8 @@ def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterat
         yield
     except (TypeError, ValueError) as err:
         message = str(err)
+        if message.startswith(f"{owner}: "):  # named already, by an inner boundary
+            raise
         for inner, outer in (renames or {}).items():
             message = message.replace(inner, outer)
         raise type(err)(f"{owner}: {message}") from err.__cause__
@@ -56,44 +60,52 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_count(owner: str, name: str, value: Any, *, allow_none: bool = False) -> None:
-    """``value`` is a positive int (or ``None`` when allowed)."""
+def check_count(name: str, value: Any, *, allow_none: bool = False, minimum: int = 1) -> None:
+    """``value`` is an int >= ``minimum`` (a positive int by default), or ``None`` when allowed."""
     if value is None and allow_none:
         return
     if not is_int(value):
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         hint = " or None" if allow_none else ""
-        raise TypeError(
-            f"{owner}: `{name}` must be a positive int{hint}, got {type(value).__name__}."
-        )
-    if value < 1:
-        raise ValueError(f"{owner}: `{name}` must be >= 1, got {value}.")
+        raise TypeError(f"`{name}` must be {what}{hint}, got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
 
 
-def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) -> None:
+def check_pair(name: str, value: Any) -> tuple[int, int] | None:
+    """``value`` is ``None`` or two positive ints, e.g. ``(rows, cols)``; returns it as a tuple."""
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or len(value) != 2 or not all(
+        is_int(v) and v > 0 for v in value
+    ):
+        raise ValueError(f"`{name}` must be (rows, cols) of positive ints or None, got {value!r}.")
+    return int(value[0]), int(value[1])
+
+
+def check_choice(name: str, value: Any, choices: Collection[Any]) -> None:
     """``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{owner}: `{name}` must be one of {list(choices)}, got {value!r}.")
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}.")
 
 
-def check_callable(
-    owner: str, name: str, value: Any, what: str, *, allow_none: bool = True
-) -> None:
+def check_callable(name: str, value: Any, what: str, *, allow_none: bool = True) -> None:
     """``value`` is callable (or ``None`` when allowed); ``what`` describes its signature."""
     if (value is None and allow_none) or callable(value):
         return
     hint = " or None" if allow_none else ""
     raise TypeError(
-        f"{owner}: `{name}` must be a callable {what}{hint}, got {type(value).__name__}."
+        f"`{name}` must be a callable {what}{hint}, got {type(value).__name__}."
     )
 
 
-def resolve_callable(owner: str, name: str, value: Any) -> Any:
+def resolve_callable(name: str, value: Any) -> Any:
     """A callable given by name, as config files write it: a function of ``torch`` or
     ``torch.nn.functional`` (``"relu"``, ``"gelu"``) or an import path (``"torch.tanh"``,
     ``"my_package.module.function"``); anything else is returned as it is.
 
     Example:
-        >>> resolve_callable("FeatureMapMonitor", "activation", "torch.relu").__name__
+        >>> resolve_callable("activation", "torch.relu").__name__
         'relu'
     """
     if not isinstance(value, str):
@@ -113,13 +125,13 @@ def resolve_callable(owner: str, name: str, value: Any) -> Any:
             found = None
     if not callable(found):
         raise ValueError(
-            f"{owner}: `{name}` must be a callable, the name of a torch function (e.g. 'relu', "
+            f"`{name}` must be a callable, the name of a torch function (e.g. 'relu', "
             f"'gelu', 'sigmoid') or an import path (e.g. 'torch.tanh'), got {value!r}."
         )
     return found
 
 
-def check_names(owner: str, name: str, value: Sequence[str] | str | None) -> list[str] | None:
+def check_names(name: str, value: Sequence[str] | str | None) -> list[str] | None:
     """Distinct names (a single string is one name); ``None`` stays ``None`` (all)."""
     if value is None:
         return None
@@ -127,42 +139,42 @@ def check_names(owner: str, name: str, value: Sequence[str] | str | None) -> lis
         value = [value]
     if not isinstance(value, Sequence) or not all(isinstance(n, str) for n in value):
         raise TypeError(
-            f"{owner}: `{name}` must be a list of dotted layer names (str) or None, got {value!r}."
+            f"`{name}` must be a list of dotted layer names (str) or None, got {value!r}."
         )
     if not value:
-        raise ValueError(f"{owner}: `{name}` is empty; name a layer or pass None (all).")
+        raise ValueError(f"`{name}` is empty; name a layer or pass None (all).")
     duplicates = sorted({n for n in value if list(value).count(n) > 1})
     if duplicates:
-        raise ValueError(f"{owner}: `{name}` names {duplicates} more than once.")
+        raise ValueError(f"`{name}` names {duplicates} more than once.")
     return list(value)
 
 
-def check_positions(owner: str, name: str, value: Any, size: int) -> list[int]:
+def check_positions(name: str, value: Any, size: int) -> list[int]:
     """Distinct positions in ``[0, size)``."""
     if not isinstance(value, Sequence) or not all(is_int(k) for k in value):
         raise TypeError(
-            f"{owner}: `{name}` must be a list of probe positions (int), got {value!r}."
+            f"`{name}` must be a list of probe positions (int), got {value!r}."
         )
     if len(set(value)) != len(value) or not all(0 <= k < size for k in value):
         raise ValueError(
-            f"{owner}: `{name}` must be distinct positions in [0, {size}) (the probe size), got "
+            f"`{name}` must be distinct positions in [0, {size}) (the probe size), got "
             f"{list(value)}."
         )
     return list(value)
 
 
-def check_strings(owner: str, name: str, value: Any) -> list[str] | None:
+def check_strings(name: str, value: Any) -> list[str] | None:
     """A sequence of strings (not one string), or ``None``."""
     if value is None:
         return None
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise TypeError(f"{owner}: `{name}` must be a sequence of strings, got {value!r}.")
+        raise TypeError(f"`{name}` must be a sequence of strings, got {value!r}.")
     if not all(isinstance(n, str) for n in value):
-        raise TypeError(f"{owner}: `{name}` must be a sequence of strings, got {value!r}.")
+        raise TypeError(f"`{name}` must be a sequence of strings, got {value!r}.")
     return list(value)
 
 
-def check_optional_bool(owner: str, name: str, value: Any) -> None:
+def check_optional_bool(name: str, value: Any) -> None:
     """``value`` is ``True``, ``False`` or ``None``."""
     if value is not None and not isinstance(value, bool):
-        raise TypeError(f"{owner}: `{name}` must be True, False or None, got {value!r}.")
+        raise TypeError(f"`{name}` must be True, False or None, got {value!r}.")

@@ -109,7 +109,7 @@ CONSTRUCTOR_CASES: dict[str, tuple[Callable[[], Any], type, str]] = {
         lambda: A(calibrate_chunks="yes"), TypeError, r"`calibrate_chunks` must be True, .*'yes'"
     ),
     "pad id as text": (lambda: A(pad_id="x"), TypeError, r"`pad_id` must be .*got 'x'"),
-    "no probes": (lambda: A(num_probes=0), ValueError, r"`num_probes` must be a positive int.*0"),
+    "no probes": (lambda: A(num_probes=0), ValueError, r"`num_probes` must be >= 1, got 0"),
     "probe seed as text": (
         lambda: A(probe_seed="x"), TypeError, r"A\w+: `probe_seed` must be an int, got str"
     ),

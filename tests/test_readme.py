@@ -1,4 +1,4 @@
-"""The README names every registered method and metric, and every command it shows exists."""
+"""The README names every registered method, metric and tag, and every command it shows exists."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lightning_xai.methods.captum_catalog import CAPTUM_METHODS, TRANSFORMER_METHODS
 from lightning_xai.metrics.catalog import BUILTIN_METRICS
+from lightning_xai.tags import TAGS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -39,3 +40,18 @@ def test_the_two_set_up_commands_come_first() -> None:
     assert "bash .ci/setup && .venv/bin/python -m example_trainers.digits" in first
     assert "bash .ci/setup && .venv/bin/python -m pytest" in first
     assert README.index("```bash") < README.index("## ")
+
+
+def test_the_readme_lists_every_tag() -> None:
+    """The README's "Tag layout" is where the monitors' docstrings send users: every kind of
+    the table must be there, written as ``xai/attributions/<method>/sample_<k>``."""
+    layout = README[README.index("## Tag layout") : README.index("## Methods")]
+    names = {"head": "h"}
+    missing = [
+        kind.template
+        for kind in TAGS.values()
+        if "`" + re.sub(r"\{(\w+)[^}]*\}", lambda m: f"<{names.get(m[1], m[1])}>", kind.template)
+        + "`"
+        not in layout
+    ]
+    assert not missing, f"README's Tag layout does not list {missing}"

@@ -84,3 +84,4 @@ def test_builders_parser_and_patterns_agree() -> None:
     assert parse_tag("xai/attributions/ig/mean_abs") == ("attribution_mean_abs", {"method": "ig"})
     assert parse_tag("val_loss") is None
     assert chart_pattern("time", method="[^/]+") == "xai/time/[^/]+$"
+

@@ -10,18 +10,24 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
-from lightning_xai.capture.adapters import ADAPTERS, AttentionAdapter, find_attention_layers
+from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.capture.adapters import ADAPTERS, AttentionAdapter, watch_attention_layers
 from lightning_xai.capture.attention import AttentionFn, call_attention_fn, capture_attention
 from lightning_xai.figures.attention import AttentionPictures
 from lightning_xai.figures.titles import probe_titles
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.metrics.attention import attention_entropy
-from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary, check_vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
-from lightning_xai.validators import check_count, check_names, check_positions, is_int
+from lightning_xai.validators import (
+    check_callable,
+    check_count,
+    check_names,
+    check_pair,
+    check_positions,
+    named_errors,
+)
 
 __all__ = ["AttentionMonitor"]
 
@@ -39,24 +45,11 @@ class AttentionMonitor(ProbeMonitor):
     Implementations: ``nn.MultiheadAttention`` (PyTorch's encoders, torchvision's ViT),
     Hugging Face models (the eager implementation and ``output_attentions`` for the pass, the
     configuration restored), timm's ``Attention`` (weights computed beside the fused kernel),
-    and anything else through ``attention_fn``. It logs at step ``trainer.global_step``:
-
-    ==============================================  ===========================================
-    tag                                             content
-    ==============================================  ===========================================
-    ``xai/attention/<layer>/sample_<k>``            one heat map per head, query rows x key
-                                                    columns (each scaled by its maximum), token
-                                                    labels on both axes; title: label, prediction
-    ``xai/attention/<layer>/cls/sample_<k>``        image inputs: the input beside the attention
-                                                    of the CLS query over the patch grid, per
-                                                    head and averaged, blended over the image
-    ``xai/attention_model/sample_<k>``              every layer (rows) and head (columns) of
-                                                    sample k in one picture (the model view)
-    ``xai/attention/<layer>/entropy``               mean entropy of the attention rows over the
-                                                    probe, heads and queries (nats; 0 = focused)
-    ``xai/attention/<layer>/entropy/head_<h>``      the same per head
-    ``xai/errors/<layer>``                          failures so far (only once one happened)
-    ==============================================  ===========================================
+    and anything else through ``attention_fn``. It logs at step ``trainer.global_step`` one
+    heat map per head for each drawn sample and layer (query rows x key columns, token labels),
+    for image inputs the CLS query's attention over the patch grid, a model view of every layer
+    and head per sample, and the attention entropy per layer and head (tags:
+    ``xai/attention/<layer>/sample_<k>``, ...; the README's "Tag layout" lists them all).
 
     ``<layer>`` is the dotted module name as ``pl_module.get_submodule`` takes it
     (``net.encoder.layers.0.self_attn``). Labels: for token-id inputs ``[N, L]`` whose layer
@@ -80,10 +73,8 @@ class AttentionMonitor(ProbeMonitor):
         attention_fn: ``(model, inputs) -> {layer_name: weights [N, H, L, S]}`` replaces the
             hooks, for implementations not listed above; ``inputs`` is the probe's tensor (a
             :class:`~lightning_xai.inputs.ModelInputs` for several inputs or extra arguments).
-        **kwargs: probe, schedule and fault options of
-            :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``, ``name``).
+        **kwargs: the options of every monitor, see
+            :class:`~lightning_xai.callbacks.base.ProbeMonitor`.
 
     Example:
         >>> monitor = AttentionMonitor(vocabulary=vocab, pad_id=0)  # doctest: +SKIP
@@ -108,50 +99,19 @@ class AttentionMonitor(ProbeMonitor):
         max_labels: int = 48,
         image_size: int = 112,
         attention_fn: AttentionFn | None = None,
-        num_probes: int = 16,
-        probe_seed: int = 0,
-        probe: ProbeSamples | None = None,
-        batch_transform: BatchTransform | None = None,
-        every_n_epochs: int = 1,
-        on_error: str = "warn",
-        background_writes: bool = True,
-        sinks: SinksArg = None,
-        name: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_probes=num_probes,
-            probe_seed=probe_seed,
-            probe=probe,
-            batch_transform=batch_transform,
-            every_n_epochs=every_n_epochs,
-            on_error=on_error,
-            background_writes=background_writes,
-            sinks=sinks,
-            name=name,
-        )
-        self.layers = check_names(_OWNER, "layers", layers)
-        self.samples = check_positions(_OWNER, "samples", samples, self.probe.size or num_probes)
-        check_vocabulary(vocabulary, pad_id, _OWNER)
-        for name, value in (("query", query), ("max_labels", max_labels)):
-            if not is_int(value) or value < 0:
-                raise ValueError(f"{_OWNER}: `{name}` must be an int >= 0, got {value!r}.")
-        if patch_grid is not None and (
-            not isinstance(patch_grid, Sequence)
-            or len(patch_grid) != 2
-            or not all(is_int(v) and v > 0 for v in patch_grid)
-        ):
-            raise ValueError(
-                f"{_OWNER}: `patch_grid` must be (rows, cols) of positive ints or None, got "
-                f"{patch_grid!r}."
-            )
-        check_count(_OWNER, "image_size", image_size)
-        if attention_fn is not None and not callable(attention_fn):
-            raise TypeError(
-                f"{_OWNER}: `attention_fn` must be a callable (model, inputs) -> "
-                f"{{layer_name: weights [N, H, L, S]}}, got {type(attention_fn).__name__}."
-            )
+        super().__init__(**kwargs)
+        with named_errors(_OWNER):
+            self.layers = check_names("layers", layers)
+            self.samples = check_positions("samples", samples, self.probe.size)
+            check_vocabulary(vocabulary, pad_id)
+            check_count("query", query, minimum=0)
+            check_count("max_labels", max_labels, minimum=0)
+            check_count("image_size", image_size)
+            grid = check_pair("patch_grid", patch_grid)
+            check_callable("attention_fn", attention_fn, "(model, inputs) -> {name: [N, H, L, S]}")
         self.attention_fn = attention_fn
-        grid = None if patch_grid is None else (int(patch_grid[0]), int(patch_grid[1]))
         self._pictures = AttentionPictures(
             vocabulary, pad_id, query, grid, denormalize, max_labels, image_size, self._warn_once
         )
@@ -167,24 +127,13 @@ class AttentionMonitor(ProbeMonitor):
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.attention_fn is not None:
             return  # its names are checked on the probe, see _check_probe
-        found = find_attention_layers(pl_module)
-        if not found:
+        self._watched = watch_attention_layers(pl_module, self.layers)
+        if not self._watched:
             kinds = ", ".join(adapter.name for adapter in ADAPTERS)
             raise MisconfigurationException(
                 f"{_OWNER}: {type(pl_module).__name__} has no attention layer to watch ({kinds}); "
                 "pass `attention_fn=` for another implementation, or remove the callback."
             )
-        for name in self.layers or ():
-            if name not in found:
-                try:
-                    what = f"a {type(pl_module.get_submodule(name)).__name__}"
-                except AttributeError:
-                    what = "not a submodule"
-                raise ValueError(
-                    f"{_OWNER}: `layers` names {name!r}, {what} of {type(pl_module).__name__}; "
-                    f"its attention layers: {list(found)}."
-                )
-        self._watched = {name: found[name] for name in self.layers or found}
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
         if self.attention_fn is not None:
@@ -193,7 +142,7 @@ class AttentionMonitor(ProbeMonitor):
     def _call_attention_fn(self, model: nn.Module, batch: ModelInputs) -> dict[str, Tensor]:
         assert self.attention_fn is not None
         inputs = batch.first if batch.plain else batch
-        return call_attention_fn(self.attention_fn, model, inputs, self.layers, _OWNER)
+        return call_attention_fn(self.attention_fn, model, inputs, self.layers)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch = self.probe.batch.map(Tensor.clone, extra=True)
@@ -207,11 +156,7 @@ class AttentionMonitor(ProbeMonitor):
             returned = self._call_attention_fn(pl_module, batch)
             captured = {name: _summarise(w, samples) for name, w in returned.items()}
             outputs, reused = None, []
-        for name in reused:
-            self._warn_once(
-                f"reused-{name}",
-                f"layer {name!r} runs more than once per forward; its first call is shown.",
-            )
+        self._warn_reused(reused)
         for name in self._watched if self.attention_fn is None else ():
             if name not in captured:
                 self._warn_once(

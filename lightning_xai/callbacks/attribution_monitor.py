@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from time import perf_counter
 from typing import Any
 
 import pytorch_lightning as pl
@@ -12,7 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_xai.budget import TimeBudget
-from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
+from lightning_xai.callbacks.base import ProbeMonitor
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.explain import explain
 from lightning_xai.figures.attributions import (
@@ -26,12 +25,11 @@ from lightning_xai.methods.baselines import text_baselines
 from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
-from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.probe_checks import check_model_call, check_probe_inputs, labels_outside
 from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
-from lightning_xai.targets import SelectOutput, TargetSpec, check_target, resolve_target
+from lightning_xai.targets import SelectOutput, TargetSpec, check_target, score_probe
 from lightning_xai.token_text import TokenText
 from lightning_xai.validators import (
     check_callable,
@@ -52,20 +50,10 @@ class AttributionMonitor(ProbeMonitor):
     Attach it to an unchanged ``Trainer``; it needs a validation loop. On global rank zero,
     after every ``every_n_epochs``-th validation epoch (never the sanity check) and after
     ``trainer.validate()`` / ``trainer.test()``, it attributes the probe with each method and
-    logs, at step ``trainer.global_step``:
-
-    ================================================  =========================================
-    tag                                               content
-    ================================================  =========================================
-    ``xai/attributions/<method>/sample_<k>``          sample k's attribution over the input
-    ``xai/panels/sample_<k>``                         the input beside every method, titled
-    ``xai/attributions/<method>/mean_abs``            1-D attributions: mean |attribution| bars
-    ``xai/features/<method>/<feature>``               tabular inputs: that mean per feature
-    ``xai/time/<method>``, ``xai/errors/<method>``    seconds the method took; failures so far
-    ``xai/metrics/<metric>/<method>[/per_sample]``    quality metric: mean (and histogram)
-    ``xai/time/metric_<metric>/<method>``             seconds the metric took
-    ``xai/budget/...``                                with ``max_seconds``: the run's plan
-    ================================================  =========================================
+    logs, at step ``trainer.global_step``, each sample's map, a panel of every method per sample,
+    each method's seconds and failures, the quality ``metrics`` and the time budget's plan
+    (tags: ``xai/attributions/<method>/sample_<k>``, ``xai/panels/sample_<k>``, ...; the
+    README's "Tag layout" and :data:`~lightning_xai.tags.TAGS` list them all).
 
     ``<method>`` is the snake_case of the name given in ``methods``. Attributions over images
     ``[N, C, H, W]`` (and upsampled spatial layers) are drawn over the input; 1-D ones (tables
@@ -108,10 +96,9 @@ class AttributionMonitor(ProbeMonitor):
             runs are planned from measured times and degraded until they fit (fewer steps,
             perturbations, probes; else a skip, retried after 1, 2, 4... skips), see
             :class:`~lightning_xai.budget.TimeBudget`. Logged under ``xai/budget/``.
-        **kwargs: probe, schedule and fault options of
-            :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``, ``name``).
+        **kwargs: the options of every monitor (``num_probes``, ``probe_seed``, ``probe``,
+            ``batch_transform``, ``every_n_epochs``, ``on_error``, ``background_writes``,
+            ``sinks``, ``name``), see :class:`~lightning_xai.callbacks.base.ProbeMonitor`.
 
     Example:
         >>> monitor = AttributionMonitor(methods=["IntegratedGradients", "Saliency"])
@@ -141,34 +128,24 @@ class AttributionMonitor(ProbeMonitor):
         pad_id: int | None = None,
         feature_names: Sequence[str] | None = None,
         metrics: MetricsArg = None,
-        num_probes: int = 16,
-        probe_seed: int = 0,
-        probe: ProbeSamples | None = None,
-        batch_transform: BatchTransform | None = None,
-        every_n_epochs: int = 1,
-        on_error: str = "warn",
-        background_writes: bool = True,
-        sinks: SinksArg = None,
-        name: str | None = None,
         calibrate_chunks: bool | None = None,
         output_transform: Callable[[Any], Tensor] | None = None,
         max_seconds: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_probes=num_probes, probe_seed=probe_seed, probe=probe,
-            batch_transform=batch_transform, every_n_epochs=every_n_epochs, on_error=on_error,
-            background_writes=background_writes,
-            sinks=sinks, name=name,
-        )  # fmt: skip
-        self.methods = configure_methods(methods)
-        check_target(target, _OWNER)
-        check_drawing(_OWNER, view, sign, outlier_perc, denormalize, scale)
-        self._text = TokenText(tokenizer, vocabulary, pad_id, merge_words, owner=_OWNER)
+        super().__init__(**kwargs)
+        with named_errors(_OWNER):
+            self.methods = configure_methods(methods)
+            check_target(target)
+            check_drawing(view, sign, outlier_perc, denormalize, scale)
+            self._text = TokenText(tokenizer, vocabulary, pad_id, merge_words)
+            self.feature_names = check_strings("feature_names", feature_names)
+            check_callable("output_transform", output_transform, "output -> scores [N, K]")
+            check_count("image_size", image_size)
+            check_optional_bool("calibrate_chunks", calibrate_chunks)
+            self.metrics = MetricRunner(metrics)
+            self.budget = TimeBudget(max_seconds)
         self.probe.pad_id = self._text.pad_id
-        self.feature_names = check_strings(_OWNER, "feature_names", feature_names)
-        check_callable(_OWNER, "output_transform", output_transform, "output -> scores [N, K]")
-        check_count(_OWNER, "image_size", image_size)
-        check_optional_bool(_OWNER, "calibrate_chunks", calibrate_chunks)
         self.target, self.vocabulary, self.pad_id = target, vocabulary, pad_id
         self.view, self.sign, self.outlier_perc = view, sign, outlier_perc
         self.denormalize, self.image_size = denormalize, image_size
@@ -176,9 +153,6 @@ class AttributionMonitor(ProbeMonitor):
         self.latest: dict[str, Attribution] = {}
         self._checked = False
         self._selected: SelectOutput | None = None
-        with named_errors(_OWNER):
-            self.metrics = MetricRunner(metrics)
-            self.budget = TimeBudget(max_seconds)
         self.scales = HeldScales(scale)
         self._pictures = AttributionPictures(
             tags={m.key: m.tag for m in self.methods},
@@ -215,12 +189,12 @@ class AttributionMonitor(ProbeMonitor):
         batch = self.probe.batch.fresh_for(pl_module)
         with named_errors(_OWNER):
             check_probe_inputs(batch, self.feature_names, self.metrics)
-        survey = ModelSurvey.run(pl_module, batch)
-        token_ids = batch.first.ndim == 2 and not batch.first.is_floating_point()
-        for method in self.methods:
-            if token_ids and self._text.pad_id is not None:
-                method.baselines = text_baselines(method.baselines, self._text.baseline)
-            method.check(batch, survey)
+            survey = ModelSurvey.run(pl_module, batch)
+            token_ids = batch.first.ndim == 2 and not batch.first.is_floating_point()
+            for method in self.methods:
+                if token_ids and self._text.pad_id is not None:
+                    method.baselines = text_baselines(method.baselines, self._text.baseline)
+                method.check(batch, survey)
         self._checked = True
 
     def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:
@@ -232,9 +206,8 @@ class AttributionMonitor(ProbeMonitor):
         return self._selected
 
     def _check_probe(self, pl_module: pl.LightningModule) -> None:
-        with named_errors(_OWNER):
-            batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
-            outputs = check_model_call(self._forward(pl_module), batch, self.target, labels)
+        batch, labels = self.probe.batch.fresh_for(pl_module), self.probe.labels
+        outputs = check_model_call(self._forward(pl_module), batch, self.target, labels)
         if message := labels_outside(outputs, labels):
             self._warn_once("labels", message)
 
@@ -248,11 +221,7 @@ class AttributionMonitor(ProbeMonitor):
         if plan.skip:
             return
         batch, labels = batch.head(plan.probes), None if labels is None else labels[: plan.probes]
-        with torch.no_grad():
-            outputs = batch(self._forward(pl_module))
-        if not torch.isfinite(outputs).all():  # counted as `xai/errors/run`
-            raise FloatingPointError("the model's outputs on the probe hold NaN or inf")
-        targets = resolve_target(self.target, outputs, labels)
+        outputs, targets = score_probe(self._forward(pl_module), batch, self.target, labels)
         # Each rank explains its share of the probe; every rank gets the whole result.
         shard = ProbeShard.of(trainer)
         rows = shard.rows(batch.size)
@@ -262,10 +231,6 @@ class AttributionMonitor(ProbeMonitor):
         for method in self.methods:
             if self.progress is not None:
                 self.progress.step(method.tag, len(self.methods))
-            start = perf_counter()
-            # Random methods draw the same numbers at every run (the RNG is forked by the
-            # guard): what changes between runs is the model, not the noise.
-            torch.manual_seed(self.probe.seed)
             done = explain(
                 method, self._forward(pl_module), part, part_targets, metrics=self.metrics,
                 due=due, seed=self.probe.seed, overrides=plan.overrides.get(method.key),
@@ -278,7 +243,7 @@ class AttributionMonitor(ProbeMonitor):
             results[method.key] = done.attribution
             self.writer.add_scalar(TAGS["time"](method=method.tag), done.seconds, step)
             done.metrics.report(self.writer, step, self._warn_once, self._failed)
-            self.budget.record(method.key, perf_counter() - start)
+            self.budget.record(method.key, done.total)
         # Several inputs: per-input tuples compare flattened, one input's layer maps not at all.
         tags = {m.key: m.tag for m in self.methods}
         keep = {k: v for k, v in results.items() if not batch.multi or isinstance(v, tuple)}

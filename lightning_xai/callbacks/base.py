@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
-from lightning_xai.callbacks.compat import first_loader, overrides
+from lightning_xai.callbacks.compat import first_loader, unsupported_trainer
 from lightning_xai.callbacks.console import WarnOnce
 from lightning_xai.callbacks.identity import CheckpointIdentity
 from lightning_xai.distributed import ProbeShard
@@ -17,10 +17,10 @@ from lightning_xai.guard import attribution_guard
 from lightning_xai.hf_models import model_pad_id
 from lightning_xai.probe import BatchTransform, Probe, ProbeSamples
 from lightning_xai.progress import RunProgress
-from lightning_xai.sinks import BackgroundWriter, FileSink, LoggerSink
-from lightning_xai.sinks.select import SinksArg, check_sinks, resolve_sinks
+from lightning_xai.sinks import BackgroundWriter
+from lightning_xai.sinks.select import SinksArg, check_sinks, fallback_note, resolve_sinks
 from lightning_xai.tags import TAGS
-from lightning_xai.validators import named_errors
+from lightning_xai.validators import check_choice, check_count, named_errors
 
 __all__ = ["ProbeMonitor"]
 
@@ -35,8 +35,8 @@ class ProbeMonitor(CheckpointIdentity):
     Subclasses implement ``_bind`` (checks against the model, in ``setup``) and ``_run`` (the
     work, inside :func:`~lightning_xai.guard.attribution_guard`). A subclass that needs no
     gradient sets ``_needs_grad = False``: its ``_run`` then runs with grad off. Subclasses
-    repeat these options in their own signatures (not ``**kwargs``): LightningCLI reads a
-    callback's arguments from its signature.
+    take these options as ``**kwargs`` passed on to ``super().__init__(**kwargs)``, which
+    LightningCLI follows (jsonargparse reads this signature through it).
 
     Args:
         num_probes: number of validation samples to explain.
@@ -58,10 +58,9 @@ class ProbeMonitor(CheckpointIdentity):
         name: identity in checkpoints, see :mod:`~lightning_xai.callbacks.identity`.
     """
 
-    _needs_grad: bool = True
+    _needs_grad: bool = True  # whether ``_run`` needs autograd (the guard turns grad on)
     _shards: bool = False  # True: every rank runs ``_run`` on its share of the probe
     _stateful: tuple[str, ...] = ()  # attributes kept in checkpoints under their names
-    """Whether ``_run`` needs autograd (the guard turns grad on) or not (grad off)."""
 
     def __init__(
         self,
@@ -77,29 +76,19 @@ class ProbeMonitor(CheckpointIdentity):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        name = type(self).__name__
-        with named_errors(name, _PROBE_ARGUMENTS):
+        with named_errors(type(self).__name__, _PROBE_ARGUMENTS):
             self.probe = Probe(num_probes, probe_seed, probe, batch_transform)
-        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool):
-            raise TypeError(
-                f"{name}: `every_n_epochs` must be a positive int, got "
-                f"{type(every_n_epochs).__name__}."
-            )
-        if every_n_epochs < 1:
-            raise ValueError(f"{name}: `every_n_epochs` must be >= 1, got {every_n_epochs}.")
-        if on_error not in _ON_ERROR:
-            raise ValueError(
-                f"{name}: `on_error` must be one of {list(_ON_ERROR)}, got {on_error!r}."
-            )
+            check_count("every_n_epochs", every_n_epochs)
+            check_choice("on_error", on_error, _ON_ERROR)
+            self.sinks = check_sinks(sinks)
         self.every_n_epochs = every_n_epochs
         self.on_error = on_error
         self.errors: Counter[str] = Counter()
         self.runs = 0
         self.background_writes = background_writes
-        self.sinks = check_sinks(name, sinks)
         self.progress: RunProgress | None = None
         self._writer: BackgroundWriter | None = None
-        self._once = WarnOnce(name)
+        self._once = WarnOnce(type(self).__name__)
 
     # -- state ---------------------------------------------------------------------------
     def _state_key_fields(self) -> dict[str, Any]:
@@ -124,28 +113,22 @@ class ProbeMonitor(CheckpointIdentity):
     # -- setup: everything that needs the Trainer and the model ------------------------------
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and not overrides(pl_module, "validation_step"):
-            raise MisconfigurationException(
-                f"{type(self).__name__} runs after validation epochs, but "
-                f"{type(pl_module).__name__} defines no `validation_step`: add one (and "
-                "validation data), or remove the callback."
-            )
-        if stage == "fit" and trainer.limit_val_batches == 0:
-            raise MisconfigurationException(
-                f"{type(self).__name__} runs after validation epochs, but the Trainer has "
-                "`limit_val_batches=0`: no validation runs."
-            )
-        ProbeShard.check_strategy(trainer.strategy, type(self).__name__)
+        owner = type(self).__name__
+        why = unsupported_trainer(trainer, pl_module, stage)
+        if why := why or ProbeShard.unsupported(trainer.strategy):
+            raise MisconfigurationException(f"{owner}: {why}")
         if getattr(trainer, "fast_dev_run", False):
             message = "off under `fast_dev_run` (one batch, the loggers replaced by a dummy)."
             self._warn_once("fast_dev_run", message + " Run without it to see the output.")
         if self.probe.pad_id is None:  # pads token ids of dynamically padded batches
             self.probe.pad_id = model_pad_id(pl_module)
         self._take_position(getattr(trainer, "callbacks", []))
-        self._bind(trainer, pl_module)
+        with named_errors(owner):
+            self._bind(trainer, pl_module)
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Checks the configuration against the model; raise here, before training."""
+        """Checks the configuration against the model; raise here, before training (a
+        ``TypeError``/``ValueError`` is named after the monitor)."""
 
     # -- the probe -------------------------------------------------------------------------
     @override
@@ -166,9 +149,9 @@ class ProbeMonitor(CheckpointIdentity):
             loader = first_loader(loaders)
             if loader is None:
                 return
-            with attribution_guard(pl_module, grad=False):
-                with named_errors(type(self).__name__, _PROBE_ARGUMENTS):
-                    self.probe.select(loader, pl_module.device)
+            named = named_errors(type(self).__name__, _PROBE_ARGUMENTS)
+            with attribution_guard(pl_module, grad=False), named:
+                self.probe.select(loader, pl_module.device)
                 self._check_probe(pl_module)
         self.probe.to(pl_module.device)
 
@@ -248,6 +231,12 @@ class ProbeMonitor(CheckpointIdentity):
         """Warns once per monitor and ``key`` (Lightning's ``rank_zero_warn``)."""
         self._once.warn(key, message, category)
 
+    def _warn_reused(self, layers: list[str]) -> None:
+        """Warns once per layer that runs more than once per forward (its first call shown)."""
+        for name in layers:
+            message = f"layer {name!r} runs more than once per forward; its first call is shown."
+            self._warn_once(f"reused-{name}", message)
+
     # -- output --------------------------------------------------------------------------
     @property
     def writer(self) -> BackgroundWriter:
@@ -266,14 +255,8 @@ class ProbeMonitor(CheckpointIdentity):
             self._writer = BackgroundWriter([], background=False)  # only rank zero writes
         if self._writer is None:
             sinks = resolve_sinks(trainer, self.sinks, self._chart_layout())
-            files = [s for s in sinks if isinstance(s, FileSink)]
-            if self.sinks is None and files:
-                held = [s.kind for s in sinks if isinstance(s, LoggerSink)]
-                self._warn_once(
-                    "no-tensorboard",
-                    f"no logger on the Trainer takes images ({held or 'no logger'}); writing PNG "
-                    f"images and scalars.jsonl under {files[0].root} too.",
-                )
+            if self.sinks is None and (note := fallback_note(sinks)):
+                self._warn_once("no-tensorboard", note)
             self._writer = BackgroundWriter(sinks, background=self.background_writes)
         return self._writer
 

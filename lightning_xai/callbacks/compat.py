@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 
-__all__ = ["Callback", "first_loader", "overrides"]
+__all__ = ["Callback", "first_loader", "overrides", "unsupported_trainer"]
 
 if TYPE_CHECKING:
     Callback = pl.Callback
@@ -38,8 +38,21 @@ def overrides(module: Any, name: str) -> bool:
 
 
 def first_loader(loaders: Any) -> Any:
+    """The first of a stage's dataloaders (a list, a dict or one loader), or ``None``."""
     if isinstance(loaders, list | tuple):
         return loaders[0] if loaders else None
     if isinstance(loaders, dict):
         return next(iter(loaders.values()), None)
     return loaders
+
+
+def unsupported_trainer(trainer: Any, pl_module: Any, stage: str) -> str | None:
+    """Why a monitor cannot run after the validation epochs of this fit, or ``None``."""
+    if stage == "fit" and not overrides(pl_module, "validation_step"):
+        return (
+            f"runs after validation epochs, but {type(pl_module).__name__} defines no "
+            "`validation_step`: add one (and validation data), or remove the callback."
+        )
+    if stage == "fit" and trainer.limit_val_batches == 0:
+        return "runs after validation epochs, but the Trainer has `limit_val_batches=0`."
+    return None

@@ -23,7 +23,7 @@ class WarnOnce:
     """Warnings of one monitor, each shown once (on global rank zero).
 
     Args:
-        owner: the monitor's name, put before its own messages.
+        name: the monitor's name, put before its own messages.
 
     Example:
         >>> once = WarnOnce("AttributionMonitor")
@@ -36,15 +36,15 @@ class WarnOnce:
         1
     """
 
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.seen: set[object] = set()
 
     def warn(self, key: str, message: str, category: type[Warning] = UserWarning) -> None:
-        """Warns ``"<owner>: <message>"`` the first time ``key`` is seen."""
+        """Warns ``"<name>: <message>"`` the first time ``key`` is seen."""
         if key not in self.seen:
             self.seen.add(key)
-            rank_zero_warn(f"{self.owner}: {message}", category=category, stacklevel=5)
+            rank_zero_warn(f"{self.name}: {message}", category=category, stacklevel=5)
 
     @contextmanager
     def collect(self) -> Iterator[None]:

@@ -11,11 +11,10 @@ import torch
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
-from lightning_xai.capture.feature_maps import capture_outputs, summarise_output
+from lightning_xai.callbacks.base import ProbeMonitor
+from lightning_xai.capture.feature_maps import capture_outputs, find_conv_layers, summarise_output
 from lightning_xai.figures.feature_maps import FeatureMapPictures
 from lightning_xai.metrics.activations import weight_norm
-from lightning_xai.probe import BatchTransform, ProbeSamples
 from lightning_xai.render import colormap as lookup_colormap
 from lightning_xai.render.grid import KERNEL_VIEWS, NORMALIZATIONS, select_channels
 from lightning_xai.tags import TAGS, chart_pattern
@@ -25,12 +24,12 @@ from lightning_xai.validators import (
     check_count,
     check_names,
     check_positions,
+    named_errors,
     resolve_callable,
 )
 
 __all__ = ["FeatureMapMonitor"]
 
-_CONV = (nn.Conv1d, nn.Conv2d)
 _OWNER = "FeatureMapMonitor"
 
 
@@ -41,22 +40,10 @@ class FeatureMapMonitor(ProbeMonitor):
     after every ``every_n_epochs``-th validation epoch (never the sanity check) and after
     ``trainer.validate()`` / ``trainer.test()``, it runs the probe through the model once, with
     grad off, in eval mode and with forward hooks on the watched layers (removed afterwards),
-    and logs at step ``trainer.global_step``:
-
-    ============================================  =============================================
-    tag                                           content
-    ============================================  =============================================
-    ``xai/filters/<layer>``                       grid of the layer's kernels (image)
-    ``xai/feature_maps/<layer>/sample_<k>``       grid of the layer's output for probe sample k
-    ``xai/feature_maps/<layer>/channels``         the channels shown, when capped (text)
-    ``xai/health/<layer>/dead_fraction``          channels zero on every probe sample/position
-    ``xai/health/<layer>/sparsity``               fraction of activation values that are zero
-    ``xai/health/<layer>/mean_activation``        mean activation over the probe
-    ``xai/health/<layer>/weight_norm``            L2 norm of the layer's weight
-    ``xai/histograms/<layer>/weights``            the layer's weight values
-    ``xai/histograms/<layer>/activations``        the layer's raw outputs on the probe
-    ``xai/errors/<layer>``                        failures so far (only once one happened)
-    ============================================  =============================================
+    and logs at step ``trainer.global_step`` a grid of each watched layer's kernels, its feature
+    maps for each drawn sample, its health (dead channels, sparsity, mean activation, weight
+    norm) and weight and activation histograms (tags: ``xai/filters/<layer>``,
+    ``xai/feature_maps/<layer>/sample_<k>``, ...; the README's "Tag layout" lists them all).
 
     ``<layer>`` is the dotted module name as ``pl_module.get_submodule`` takes it
     (``net.cn1``). Kernels: an RGB tile per output channel when a Conv2d takes 3 inputs;
@@ -87,10 +74,8 @@ class FeatureMapMonitor(ProbeMonitor):
         tile_size: target tile side in pixels.
         colormap: colormap name for single-channel tiles (e.g. ``"viridis"``); ``None``: grey.
         histograms: log weight and activation histograms.
-        **kwargs: probe, schedule and fault options of
-            :class:`~lightning_xai.callbacks.base.ProbeMonitor` (``num_probes``,
-            ``probe_seed``, ``probe``, ``batch_transform``, ``every_n_epochs``, ``on_error``,
-            ``background_writes``, ``sinks``, ``name``).
+        **kwargs: the options of every monitor, see
+            :class:`~lightning_xai.callbacks.base.ProbeMonitor`.
 
     Example:
         >>> monitor = FeatureMapMonitor(layers=["net.cn1", "net.cn2"], max_channels=32)
@@ -115,44 +100,24 @@ class FeatureMapMonitor(ProbeMonitor):
         tile_size: int = 32,
         colormap: str | None = None,
         histograms: bool = True,
-        num_probes: int = 16,
-        probe_seed: int = 0,
-        probe: ProbeSamples | None = None,
-        batch_transform: BatchTransform | None = None,
-        every_n_epochs: int = 1,
-        on_error: str = "warn",
-        background_writes: bool = True,
-        sinks: SinksArg = None,
-        name: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_probes=num_probes,
-            probe_seed=probe_seed,
-            probe=probe,
-            batch_transform=batch_transform,
-            every_n_epochs=every_n_epochs,
-            on_error=on_error,
-            background_writes=background_writes,
-            sinks=sinks,
-            name=name,
-        )
-        self.layers = check_names(_OWNER, "layers", layers)
-        size = self.probe.size or len(self.probe.indices)
-        self.samples = check_positions(_OWNER, "samples", samples, size or num_probes)
-        check_count(_OWNER, "max_channels", max_channels, allow_none=True)
-        check_count(_OWNER, "max_kernel_inputs", max_kernel_inputs)
-        check_count(_OWNER, "tile_size", tile_size)
-        check_choice(_OWNER, "normalize", normalize, NORMALIZATIONS)
-        check_choice(_OWNER, "kernel_view", kernel_view, KERNEL_VIEWS)
-        resolved: Callable[[Tensor], Tensor] | None = resolve_callable(
-            _OWNER, "activation", activation
-        )
-        check_callable(_OWNER, "activation", resolved, "Tensor -> Tensor")
-        if colormap is not None:
-            try:
-                lookup_colormap(colormap)
-            except ValueError as err:
-                raise ValueError(f"{_OWNER}: `colormap`: {err}") from None
+        super().__init__(**kwargs)
+        with named_errors(_OWNER):
+            self.layers = check_names("layers", layers)
+            self.samples = check_positions("samples", samples, self.probe.size)
+            check_count("max_channels", max_channels, allow_none=True)
+            check_count("max_kernel_inputs", max_kernel_inputs)
+            check_count("tile_size", tile_size)
+            check_choice("normalize", normalize, NORMALIZATIONS)
+            check_choice("kernel_view", kernel_view, KERNEL_VIEWS)
+            resolved = resolve_callable("activation", activation)
+            check_callable("activation", resolved, "Tensor -> Tensor")
+            if colormap is not None:
+                try:
+                    lookup_colormap(colormap)
+                except ValueError as err:
+                    raise ValueError(f"`colormap`: {err}") from None
         self.max_channels = max_channels
         self.normalize = normalize
         self.kernel_view = kernel_view
@@ -182,28 +147,12 @@ class FeatureMapMonitor(ProbeMonitor):
         }
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        convs = [name for name, m in pl_module.named_modules() if isinstance(m, _CONV)]
-        if self.layers is None and not convs:
+        self._watched = find_conv_layers(pl_module, self.layers)
+        if not self._watched:
             raise MisconfigurationException(
-                f"FeatureMapMonitor: {type(pl_module).__name__} has no Conv1d or Conv2d layer "
-                "to watch; remove the callback."
+                f"{_OWNER}: {type(pl_module).__name__} has no Conv1d or Conv2d layer to watch; "
+                "remove the callback."
             )
-        watched = {}
-        for name in self.layers or convs:
-            try:
-                module = pl_module.get_submodule(name)
-            except AttributeError:
-                raise ValueError(
-                    f"FeatureMapMonitor: `layers` names {name!r}, which is not a submodule of "
-                    f"{type(pl_module).__name__}. Conv layers: {convs}."
-                ) from None
-            if not isinstance(module, _CONV):
-                raise ValueError(
-                    f"FeatureMapMonitor: `layers` names {name!r}, a {type(module).__name__}; "
-                    f"only Conv1d and Conv2d layers can be drawn. Conv layers: {convs}."
-                )
-            watched[name] = module
-        self._watched = watched
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         batch = self.probe.batch.map(Tensor.clone, extra=True)
@@ -220,11 +169,7 @@ class FeatureMapMonitor(ProbeMonitor):
             batch,
             lambda out: summarise_output(out, samples, self.activation, self.histograms),
         )
-        for name in reused:
-            self._warn_once(
-                f"reused-{name}",
-                f"layer {name!r} runs more than once per forward; its first call is shown.",
-            )
+        self._warn_reused(reused)
         latest: dict[str, dict[str, Any]] = {}
         writer = self.writer
         for name, module in self._watched.items():
@@ -240,10 +185,6 @@ class FeatureMapMonitor(ProbeMonitor):
             channels = select_channels(capture["scores"], self.max_channels)
             health = {**capture["health"], "weight_norm": float(weight_norm(weight))}
             latest[name] = {"health": health, "channels": channels}
-            if channels.numel() < capture["scores"].numel():
-                shown = ", ".join(str(c) for c in channels.tolist())
-                tag = TAGS["feature_map_channels"](layer=name)
-                writer.add_text(tag, f"channels shown: {shown}", step)
             for key, value in health.items():
                 writer.add_scalar(TAGS["health"](layer=name, scalar=key), value, step)
             log = self._pictures.log

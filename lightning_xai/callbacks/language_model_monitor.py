@@ -4,8 +4,9 @@ after validation epochs, with Captum's LLM attribution."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -14,18 +15,22 @@ from torch import nn
 from typing_extensions import override
 
 from lightning_xai.callbacks.base import ProbeMonitor, SinksArg
-from lightning_xai.figures.tokens import log_token_values
+from lightning_xai.figures.tokens import log_prompt_attributions
 from lightning_xai.hf_models import find_language_model
-from lightning_xai.methods.llm import PromptAttribution, as_tensor, continuation_log_prob
-from lightning_xai.sinks import Sink
+from lightning_xai.methods.llm import (
+    Prompts,
+    check_prompts,
+    configure_prompt_methods,
+    continuation_log_prob,
+    result_on_cpu,
+)
 from lightning_xai.tags import TAGS, chart_pattern
-from lightning_xai.token_text import TokenText, check_tokenizer
+from lightning_xai.token_text import check_tokenizer
+from lightning_xai.validators import named_errors
 
 __all__ = ["LanguageModelMonitor"]
 
 _OWNER = "LanguageModelMonitor"
-Prompts = Mapping[str, str] | Sequence[tuple[str, str]]
-"""``prompt -> target continuation``, or ``(prompt, continuation)`` pairs."""
 
 
 class LanguageModelMonitor(ProbeMonitor):
@@ -36,18 +41,9 @@ class LanguageModelMonitor(ProbeMonitor):
     (perturbation methods) or ``LLMGradientAttribution`` (layer methods on the input
     embedding) explains ``log p(continuation | prompt)``, exactly as a direct call
     ``wrapper.attribute(TextTokenInput(prompt, tokenizer, skip_tokens=...),
-    target=continuation, **options)`` does, and logs at ``trainer.global_step``:
-
-    =========================================  ================================================
-    tag                                        content
-    =========================================  ================================================
-    ``xai/prompts/<method>/prompt_<k>``        image: the prompt's tokens coloured by their
-                                               attribution (green +, red -), title: prompt ->
-                                               continuation; text: token | attribution table
-    ``xai/prompts/log_prob/prompt_<k>``        scalar: log p(continuation | prompt)
-    ``xai/time/<method>``                      scalar: seconds the method took (all prompts)
-    ``xai/errors/<method>``                    failures so far (only once one happened)
-    =========================================  ================================================
+    target=continuation, **options)`` does, and logs at ``trainer.global_step`` each prompt's
+    tokens coloured by their attribution with a table (``xai/prompts/<method>/prompt_<k>``),
+    ``log p(continuation | prompt)`` and each method's seconds (the README's "Tag layout").
 
     ``latest[method][k]`` holds Captum's ``LLMAttributionResult`` of prompt k (``seq_attr``,
     ``token_attr``) from the last run, on the CPU.
@@ -90,23 +86,17 @@ class LanguageModelMonitor(ProbeMonitor):
         sinks: SinksArg = None,
         name: str | None = None,
     ) -> None:
-        self.prompts = _check_prompts(prompts)
+        with named_errors(_OWNER):
+            self.prompts = check_prompts(prompts)
         # The probe is the prompts (their positions): chosen here, saved in the checkpoint.
         positions = torch.arange(len(self.prompts)).unsqueeze(1)
         super().__init__(
             num_probes=len(self.prompts), probe=positions, every_n_epochs=every_n_epochs,
             on_error=on_error, background_writes=background_writes, sinks=sinks, name=name,
         )  # fmt: skip
-        check_tokenizer(tokenizer, None, _OWNER)
-        if isinstance(methods, str) or not isinstance(methods, Sequence | Mapping):
-            raise TypeError(
-                f"{_OWNER}: `methods` must be a list of names or a mapping name -> options, "
-                f"got {methods!r}."
-            )
-        pairs = methods.items() if isinstance(methods, Mapping) else [(m, None) for m in methods]
-        self.methods = [PromptAttribution(name, options, _OWNER) for name, options in pairs]
-        if not self.methods:
-            raise ValueError(f"{_OWNER}: `methods` is empty; name at least one.")
+        with named_errors(_OWNER):
+            check_tokenizer(tokenizer, None)
+            self.methods = configure_prompt_methods(methods)
         self.tokenizer = tokenizer
         self.language_model = language_model
         special = list(getattr(tokenizer, "all_special_ids", []) or [])
@@ -122,9 +112,9 @@ class LanguageModelMonitor(ProbeMonitor):
         return {"log p(continuation | prompt)": chart_pattern("prompt_log_prob")}
 
     def _bind(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._model = find_language_model(pl_module, self.language_model, _OWNER)
+        self._model = find_language_model(pl_module, self.language_model)
         if not isinstance(self._model.get_input_embeddings(), nn.Module):  # type: ignore[operator]
-            raise ValueError(f"{_OWNER}: the language model has no input embedding to attribute.")
+            raise ValueError("the language model has no input embedding to attribute.")
 
     @override
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
@@ -150,54 +140,8 @@ class LanguageModelMonitor(ProbeMonitor):
                 self._failed(method.tag, err, step)
                 continue
             writer.add_scalar(TAGS["time"](method=method.tag), perf_counter() - start, step)
-            latest[method.name] = [_on_cpu(r) for r in results]
+            latest[method.name] = [result_on_cpu(r) for r in results]
         self.latest = latest
-        writer.submit(lambda: self._log(step, latest, log_probs))
-
-    def _log(
-        self, step: int, latest: dict[str, list[LLMAttributionResult]], log_probs: list[float]
-    ) -> None:
-        """The strips and tables of one run (on the writer's thread)."""
-        text = TokenText(self.tokenizer)
-        special = set(getattr(self.tokenizer, "all_special_tokens", []) or [])
         tags = {m.name: m.tag for m in self.methods}
-        for name, results in latest.items():
-            for k, (result, (prompt, target)) in enumerate(zip(results, self.prompts, strict=True)):
-                tokens = [text.pretty(t) for t in result.input_tokens]
-                marked = [t in special for t in result.input_tokens]
-                title = f"{prompt!r} -> {target!r}  log p {log_probs[k]:.3f}"
-                tag = TAGS["prompt_tokens"](method=tags[name], k=k)
-                sink = cast(Sink, self.writer)
-                log_token_values(sink, tag, step, tokens, result.seq_attr, marked, title)
-
-
-def _on_cpu(result: LLMAttributionResult) -> LLMAttributionResult:
-    token_attr = None if result.token_attr is None else as_tensor(result.token_attr)
-    return LLMAttributionResult(
-        seq_attr=as_tensor(result.seq_attr),
-        token_attr=token_attr,
-        input_tokens=list(result.input_tokens),
-        output_tokens=list(result.output_tokens),
-    )
-
-
-def _check_prompts(prompts: Any) -> list[tuple[str, str]]:
-    pairs = list(prompts.items()) if isinstance(prompts, Mapping) else prompts
-    if (
-        isinstance(pairs, str)
-        or not isinstance(pairs, Sequence)
-        or not all(
-            isinstance(p, tuple | list) and len(p) == 2 and all(isinstance(s, str) for s in p)
-            for p in pairs
-        )
-    ):
-        raise TypeError(
-            f"{_OWNER}: `prompts` must be a mapping prompt -> continuation or a list of "
-            f"(prompt, continuation) string pairs, got {prompts!r}."
-        )
-    if not pairs or any(not p or not c for p, c in pairs):
-        raise ValueError(
-            f"{_OWNER}: `prompts` must hold at least one pair of non-empty strings, got "
-            f"{prompts!r}."
-        )
-    return [(p, c) for p, c in pairs]
+        log, prompts = partial(log_prompt_attributions, writer, step), self.prompts
+        writer.submit(lambda: log(self.tokenizer, prompts, latest, tags, log_probs))

@@ -101,7 +101,6 @@ def call_attention_fn(
     model: nn.Module,
     inputs: Any,
     layers: Sequence[str] | None = None,
-    owner: str = "AttentionMonitor",
 ) -> dict[str, Tensor]:
     """The weights a user's ``fn(model, inputs)`` returns, checked, detached, and cut to
     ``layers`` (all when ``None``).
@@ -115,13 +114,13 @@ def call_attention_fn(
         isinstance(k, str) and isinstance(v, Tensor) and v.ndim == 4 for k, v in returned.items()
     ):
         raise TypeError(
-            f"{owner}: `attention_fn` must return {{layer_name: weights [N, H, L, S]}}, got "
+            f"`attention_fn` must return {{layer_name: weights [N, H, L, S]}}, got "
             f"{_describe(returned)}."
         )
     unknown = [name for name in layers or () if name not in returned]
     if unknown:
         raise ValueError(
-            f"{owner}: `layers` names {unknown}, which `attention_fn` does not return; it "
+            f"`layers` names {unknown}, which `attention_fn` does not return; it "
             f"returns: {list(returned)}."
         )
     return {k: v.detach() for k, v in returned.items() if layers is None or k in layers}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,7 +17,10 @@ from lightning_xai.metrics.activations import (
     sparsity,
 )
 
-__all__ = ["capture_outputs", "summarise_output"]
+__all__ = ["CONV_LAYERS", "capture_outputs", "find_conv_layers", "summarise_output"]
+
+CONV_LAYERS = (nn.Conv1d, nn.Conv2d)
+"""The layers whose feature maps and filters can be drawn."""
 
 _HISTOGRAM_VALUES = 1 << 16  # activation histograms take at most this many (evenly strided) values
 
@@ -86,3 +89,33 @@ def summarise_output(
         "values": flat[::stride].float().cpu().clone() if histograms else None,
         "finite": bool(torch.isfinite(out).all()),
     }
+
+
+def find_conv_layers(
+    model: nn.Module, names: Sequence[str] | None
+) -> dict[str, nn.Conv1d | nn.Conv2d]:
+    """The ``Conv1d``/``Conv2d`` layers named in ``names`` (all when ``None``; ``{}`` when
+    the model has none).
+
+    Raises:
+        ValueError: a name is not a submodule, or not a convolution; the message lists them.
+    """
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, CONV_LAYERS)}
+    if names is None:
+        return convs
+    watched = {}
+    for name in names:
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(
+                f"`layers` names {name!r}, which is not a submodule of {type(model).__name__}. "
+                f"Conv layers: {list(convs)}."
+            ) from None
+        if not isinstance(module, CONV_LAYERS):
+            raise ValueError(
+                f"`layers` names {name!r}, a {type(module).__name__}; only Conv1d and Conv2d "
+                f"layers can be drawn. Conv layers: {list(convs)}."
+            )
+        watched[name] = module
+    return watched

@@ -41,14 +41,9 @@ class RunLog:
         return picture.read_bytes() if isinstance(picture, Path) else picture
 
 
-class _EventFile:
-    """An event file read record by record from where the last read stopped.
-
-    TFRecord framing: ``length`` (uint64), its masked CRC-32C (uint32), the serialized
-    ``Event``, its CRC (uint32). A record not yet complete is read on the next refresh. The
-    data CRC is not checked (pure-Python CRC-32C, what TensorBoard falls back to without
-    TensorFlow, reads about 0.5 MB/s here); a record that does not parse is skipped.
-    """
+class _AppendedFile:
+    """A file that only grows, read from where the last read stopped: :meth:`_parse` gets the
+    new bytes and returns how many of them it took (a record being written waits)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,12 +51,28 @@ class _EventFile:
         self._offset = 0
 
     def read(self, log: RunLog) -> None:
-        from google.protobuf.message import DecodeError
-        from tensorboard.compat.proto.event_pb2 import Event
-
         with self.path.open("rb") as handle:
             handle.seek(self._offset)
             data = handle.read()
+        self._offset += self._parse(data, log)
+
+    def _parse(self, data: bytes, log: RunLog) -> int:
+        raise NotImplementedError
+
+
+class _EventFile(_AppendedFile):
+    """An event file, record by record.
+
+    TFRecord framing: ``length`` (uint64), its masked CRC-32C (uint32), the serialized
+    ``Event``, its CRC (uint32). A record not yet complete is read on the next refresh. The
+    data CRC is not checked (pure-Python CRC-32C, what TensorBoard falls back to without
+    TensorFlow, reads about 0.5 MB/s here); a record that does not parse is skipped.
+    """
+
+    def _parse(self, data: bytes, log: RunLog) -> int:
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto.event_pb2 import Event
+
         at = 0
         while at + 12 <= len(data):
             (length,) = struct.unpack_from("<Q", data, at)
@@ -74,7 +85,7 @@ class _EventFile:
                 event = Event()
             at = end
             self._add(event, log)
-        self._offset += at
+        return at
 
     @staticmethod
     def _add(event: Any, log: RunLog) -> None:
@@ -90,20 +101,14 @@ class _EventFile:
                 log.images[value.tag][event.step] = value.image.encoded_image_string
 
 
-class _SinkFiles:
-    """A file sink's output: ``scalars.jsonl`` read from its last offset, new PNGs listed."""
+class _SinkFiles(_AppendedFile):
+    """A file sink's output: ``scalars.jsonl`` line by line, new PNGs listed."""
 
     def __init__(self, directory: Path) -> None:
-        self.path = directory / "scalars.jsonl"
-        self.seen: tuple[int, float] | None = None
-        self._offset = 0
+        super().__init__(directory / "scalars.jsonl")
 
-    def read(self, log: RunLog) -> None:
-        with self.path.open("rb") as handle:
-            handle.seek(self._offset)
-            data = handle.read()
+    def _parse(self, data: bytes, log: RunLog) -> int:
         complete = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
-        self._offset += len(complete)
         for line in complete.decode().splitlines():
             record: dict[str, Any] = json.loads(line)
             if "value" in record and record["tag"].startswith(_PREFIX):
@@ -113,6 +118,7 @@ class _SinkFiles:
             tag = png.parent.relative_to(images).as_posix()
             if tag.startswith(_PREFIX):
                 log.images[tag][int(png.stem.split("_")[1])] = png
+        return len(complete)
 
 
 class LogStore:
@@ -132,7 +138,7 @@ class LogStore:
         self.root = Path(root)
         self.max_age = max_age
         self._logs: dict[str, RunLog] = {}
-        self._files: dict[Path, tuple[str, _EventFile | _SinkFiles]] = {}
+        self._files: dict[Path, tuple[str, _AppendedFile]] = {}
         self._lock = threading.Lock()
         self._refreshed = -float("inf")
 
@@ -158,10 +164,8 @@ class LogStore:
                 name = directory.relative_to(self.root).as_posix()
                 for file in files:
                     if file not in self._files:
-                        reader = (
-                            _EventFile(file) if "tfevents" in file.name else _SinkFiles(directory)
-                        )
-                        self._files[file] = (name, reader)
+                        new = _EventFile(file) if "tfevents" in file.name else None
+                        self._files[file] = (name, new or _SinkFiles(directory))
             for _path, (name, reader) in sorted(self._files.items()):
                 try:
                     stat = reader.path.stat()

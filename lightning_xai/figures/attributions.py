@@ -237,7 +237,6 @@ def _attribution_of(attribution: Attribution, i: int, inputs: Sequence[Tensor]) 
 
 
 def check_drawing(
-    owner: str,
     view: str,
     sign: str,
     outlier_perc: float | None,
@@ -245,18 +244,18 @@ def check_drawing(
     scale: str = "sample",
 ) -> None:
     """Checks the drawing options of :class:`AttributionPictures` (see AttributionMonitor)."""
-    check_choice(owner, "view", view, VIEWS)
-    check_choice(owner, "sign", sign, SIGNS)
-    check_choice(owner, "scale", scale, SCALES)
+    check_choice("view", view, VIEWS)
+    check_choice("sign", sign, SIGNS)
+    check_choice("scale", scale, SCALES)
     if outlier_perc is not None and not 0 <= outlier_perc < 100:
-        raise ValueError(f"{owner}: `outlier_perc` must lie in [0, 100), got {outlier_perc}.")
+        raise ValueError(f"`outlier_perc` must lie in [0, 100), got {outlier_perc}.")
     if denormalize is not None and not callable(denormalize) and len(denormalize) != 2:
         raise ValueError(
-            f"{owner}: `denormalize` must be (mean, std), a callable or None, got {denormalize!r}."
+            f"`denormalize` must be (mean, std), a callable or None, got {denormalize!r}."
         )
     std = None if denormalize is None or callable(denormalize) else denormalize[1]
     if std is not None and (torch.as_tensor(std, dtype=torch.float) == 0).any():
-        raise ValueError(f"{owner}: `denormalize` std must be nonzero, got {std!r}.")
+        raise ValueError(f"`denormalize` std must be nonzero, got {std!r}.")
 
 
 def default_outlier_perc(given: float | None, spec: MethodSpec) -> float:

@@ -54,8 +54,8 @@ class FeatureMapPictures:
             step: the step to log at.
             name: the layer's dotted name.
             weight: its kernels ``[C_out, C_in, *k]``.
-            capture: ``maps`` ``[S, C_out, ...]`` of the drawn samples, ``values`` (activation
-                sample for the histogram, or ``None``).
+            capture: ``maps`` ``[S, C_out, ...]`` of the drawn samples, ``scores`` ``[C_out]``,
+                ``values`` (activation sample for the histogram, or ``None``).
             channels: the output channels drawn ``[c]``.
             samples: the probe positions of the rows of ``maps``.
             latest: receives ``filters`` and ``feature_maps`` (position -> grid).
@@ -68,6 +68,9 @@ class FeatureMapPictures:
             tiles, ncols = feature_map_tiles(capture["maps"][j][channels])
             maps[k] = self._grid(tiles, ncols, self.normalize)
         sink.add_image(TAGS["filters"](layer=name), filters, step)
+        if channels.numel() < capture["scores"].numel():  # capped: say which are shown
+            shown = "channels shown: " + ", ".join(str(c) for c in channels.tolist())
+            sink.add_text(TAGS["feature_map_channels"](layer=name), shown, step)
         for k, grid in maps.items():
             sink.add_image(TAGS["feature_map"](layer=name, k=k), grid, step)
         if self.histograms:

@@ -1,11 +1,14 @@
 """Token attributions of text models: the pictures and tables the AttributionMonitor logs for
-token-id inputs ``[N, L]`` (kept apart from its image and chart logging)."""
+token-id inputs ``[N, L]`` (kept apart from its image and chart logging), and the
+LanguageModelMonitor's prompt strips."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
+from captum.attr import LLMAttributionResult
 from torch import Tensor
 
 from lightning_xai.render.colorbar import colorbars, negligible
@@ -14,7 +17,12 @@ from lightning_xai.sinks import Sink
 from lightning_xai.tags import TAGS
 from lightning_xai.token_text import TokenText
 
-__all__ = ["log_token_attributions", "log_token_values", "token_scores"]
+__all__ = [
+    "log_prompt_attributions",
+    "log_token_attributions",
+    "log_token_values",
+    "token_scores",
+]
 
 
 def token_scores(attribution: Tensor, ids: Tensor) -> Tensor | None:
@@ -128,3 +136,26 @@ def _with_bar(strip: Tensor, peak: Tensor, marked: Tensor | None) -> Tensor:
     bar = colorbars("diverging", -peak, peak, width, marked=marked, peaks=peak)[0]
     strip = torch.cat([strip, torch.ones(3, strip.shape[1], width - strip.shape[2])], dim=2)
     return torch.cat([strip, bar], dim=1)
+
+
+def log_prompt_attributions(
+    sink: Sink,
+    step: int,
+    tokenizer: Any,
+    prompts: Sequence[tuple[str, str]],
+    results: Mapping[str, Sequence[LLMAttributionResult]],
+    tags: Mapping[str, str],
+    log_probs: Sequence[float],
+) -> None:
+    """The strips and tables ``xai/prompts/<method>/prompt_<k>`` of one LanguageModelMonitor
+    run: each prompt's tokens coloured by ``results[method][k].seq_attr [T]``, titled
+    ``prompt -> continuation`` with its ``log p``; special tokens marked."""
+    text = TokenText(tokenizer)
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for name, found in results.items():
+        for k, (result, (prompt, target)) in enumerate(zip(found, prompts, strict=True)):
+            tokens = [text.pretty(t) for t in result.input_tokens]
+            marked = [t in special for t in result.input_tokens]
+            title = f"{prompt!r} -> {target!r}  log p {log_probs[k]:.3f}"
+            tag = TAGS["prompt_tokens"](method=tags[name], k=k)
+            log_token_values(sink, tag, step, tokens, result.seq_attr, marked, title)

@@ -53,7 +53,7 @@ class BaselineStrategy:
         spec: see the table; ``None`` is ``"zeros"``, or ``"probe"`` when ``min_count > 1``.
         distribution: the method takes a distribution of baselines.
         min_count: least number of baselines in the distribution.
-        where: prefix for error messages (``"<Owner>: method '<key>' (<Algorithm>)"``).
+        where: prefix of error messages (``"method '<key>' (<Algorithm>)"``).
 
     Example:
         >>> BaselineStrategy("mean")(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))

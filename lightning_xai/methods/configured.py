@@ -35,7 +35,7 @@ from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 from lightning_xai.methods.results import Attribution, Inputs, NeuronSelector, Target, on_input_grid
 from lightning_xai.methods.threads import ThreadTuner
 from lightning_xai.methods.windows import default_window, feature_masks, per_input
-from lightning_xai.validators import check_count
+from lightning_xai.validators import check_count, named_errors
 
 __all__ = ["ConfiguredMethod"]
 
@@ -60,7 +60,6 @@ class ConfiguredMethod:
             call, whichever takes it. Chunking knobs not given default to the measured rows
             per forward pass of :mod:`~lightning_xai.methods.captum_catalog`
             (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``).
-        owner: class name used in error messages.
 
     Example:
         >>> m = ConfiguredMethod("ig", {"method": "IntegratedGradients", "n_steps": 16})
@@ -68,14 +67,12 @@ class ConfiguredMethod:
         ('ig', 16)
     """
 
-    def __init__(
-        self, key: str, options: Mapping[str, Any] | None = None, owner: str = "AttributionMonitor"
-    ) -> None:
+    def __init__(self, key: str, options: Mapping[str, Any] | None = None) -> None:
         if not isinstance(key, str):
-            raise TypeError(f"{owner}: `methods` names must be strings, got {type(key).__name__}.")
+            raise TypeError(f"`methods` names must be strings, got {type(key).__name__}.")
         if options is not None and not isinstance(options, Mapping):
             raise TypeError(
-                f"{owner}: options of method {key!r} must be a mapping of keyword arguments, "
+                f"options of method {key!r} must be a mapping of keyword arguments, "
                 f"got {type(options).__name__}."
             )
         opts = dict(options or {})
@@ -88,17 +85,16 @@ class ConfiguredMethod:
             self.spec: MethodSpec = get_method(name)
         except ValueError as err:
             raise ValueError(
-                f"{owner}: `methods` entry {key!r}: {err} Wrap any of them as "
+                f"`methods` entry {key!r}: {err} Wrap any of them as "
                 "'NoiseTunnel(<name>)'."
             ) from None
         self.key = key
-        self.owner = owner
         self.tag = snake_case(key)
-        self.where = f"{owner}: method {key!r} ({self.spec.name})"
+        self.where = f"method {key!r} ({self.spec.name})"
         self.layer_name: str | None = opts.pop("layer", None)
         self.neuron_selector: NeuronSelector | None = opts.pop("neuron_selector", None)
         baselines: BaselineSpec = opts.pop("baselines", None)
-        self.noise_tunnel = noise_tunnel_options(noise, key, owner)
+        self.noise_tunnel = noise_tunnel_options(noise, key)
         check_option_types(self.spec, self.where, self.layer_name, baselines, self.neuron_selector)
         self.baselines: BaselineStrategy | None = None
         if self.spec.baselines != "none":
@@ -111,8 +107,9 @@ class ConfiguredMethod:
         self.init_kwargs, attribute_kwargs = split_options(self.spec, opts, self.where)
         self.attribute_kwargs = {**self.spec.defaults, **attribute_kwargs}
         counts = {**opts, **self.noise_tunnel}
-        for knob in sorted(COUNT_OPTIONS & set(counts)):
-            check_count(f"{self.where}: option", knob, counts[knob])
+        with named_errors(f"{self.where}: option"):
+            for knob in sorted(COUNT_OPTIONS & set(counts)):
+                check_count(knob, counts[knob])
         self.layer: nn.Module | None = None
         self.layer_path: str | None = None
         self._model: nn.Module | None = None
@@ -147,7 +144,7 @@ class ConfiguredMethod:
         self.threads = ThreadTuner.of(model)
         self._calibrate = calibrate
         if self.spec.needs_layer:
-            self.layer = resolve_layer(model, self.layer_name, self.key, self.owner)
+            self.layer = resolve_layer(model, self.layer_name, self.key)
             self.layer_path = next(n for n, m in model.named_modules() if m is self.layer)
         self._build()
 
@@ -216,7 +213,7 @@ class ConfiguredMethod:
             :meth:`to_input_space`).
         """
         if self._algorithm is None:
-            raise RuntimeError(f"{self.owner}: method {self.key!r} is not bound to a model yet.")
+            raise RuntimeError(f"method {self.key!r} is not bound to a model yet.")
         batch = inputs if isinstance(inputs, ModelInputs) else ModelInputs.of(inputs)
         first = batch.first
         kwargs = dict(self.attribute_kwargs)
@@ -281,7 +278,7 @@ class ConfiguredMethod:
         """
         if not self.spec.has_delta:
             raise ValueError(
-                f"{self.owner}: method {self.key!r} ({self.spec.name}) has no convergence delta."
+                f"method {self.key!r} ({self.spec.name}) has no convergence delta."
             )
         return self.attribute(inputs, target, return_convergence_delta=True)
 

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,16 @@ from torch import Tensor, nn
 
 from lightning_xai.methods.registry import snake_case
 
-__all__ = ["LLM_METHODS", "PromptAttribution", "as_tensor", "continuation_log_prob"]
+__all__ = [
+    "LLM_METHODS",
+    "PromptAttribution",
+    "Prompts",
+    "as_tensor",
+    "check_prompts",
+    "configure_prompt_methods",
+    "continuation_log_prob",
+    "result_on_cpu",
+]
 
 LLM_METHODS: dict[str, type] = {
     "FeatureAblation": FeatureAblation,
@@ -46,6 +55,8 @@ LLM_METHODS: dict[str, type] = {
 }
 """Captum algorithms its LLM wrappers take: perturbation ones (``LLMAttribution``) and layer
 gradient ones on the input embedding (``LLMGradientAttribution``)."""
+Prompts = Mapping[str, str] | Sequence[tuple[str, str]]
+"""``prompt -> target continuation``, or ``(prompt, continuation)`` pairs."""
 _GRADIENT = {"LayerIntegratedGradients", "LayerGradientXActivation", "LayerGradientShap"}
 
 
@@ -57,24 +68,22 @@ class PromptAttribution:
         name: a key of :data:`LLM_METHODS` (or its snake_case).
         options: keywords of the wrapper's ``attribute`` call (e.g. ``n_steps``,
             ``forward_in_tokens``).
-        owner: class name used in error messages.
     """
 
     name: str
     options: Mapping[str, Any] | None = None
-    owner: str = "LanguageModelMonitor"
 
     def __post_init__(self) -> None:
         known = {snake_case(n): n for n in LLM_METHODS}
         name = known.get(self.name, self.name)
         if name not in LLM_METHODS:
             raise ValueError(
-                f"{self.owner}: `methods` entry {self.name!r} is not one of Captum's LLM "
+                f"`methods` entry {self.name!r} is not one of Captum's LLM "
                 f"attribution methods {list(LLM_METHODS)}."
             )
         if self.options is not None and not isinstance(self.options, Mapping):
             raise TypeError(
-                f"{self.owner}: options of method {self.name!r} must be a mapping of keyword "
+                f"options of method {self.name!r} must be a mapping of keyword "
                 f"arguments, got {type(self.options).__name__}."
             )
         object.__setattr__(self, "name", name)
@@ -124,3 +133,50 @@ def continuation_log_prob(model: nn.Module, tokenizer: Any, prompt: str, target:
 def as_tensor(values: Any) -> Tensor:
     """A CPU float tensor of Captum's result arrays."""
     return torch.as_tensor(values).detach().float().cpu()
+
+
+def result_on_cpu(result: LLMAttributionResult) -> LLMAttributionResult:
+    """``result`` with its arrays as CPU float tensors (safe to draw on another thread)."""
+    token_attr = None if result.token_attr is None else as_tensor(result.token_attr)
+    return LLMAttributionResult(
+        seq_attr=as_tensor(result.seq_attr),
+        token_attr=token_attr,
+        input_tokens=list(result.input_tokens),
+        output_tokens=list(result.output_tokens),
+    )
+
+
+def check_prompts(prompts: Any) -> list[tuple[str, str]]:
+    """``prompts`` (:data:`Prompts`) as a list of non-empty ``(prompt, continuation)`` pairs."""
+    pairs = list(prompts.items()) if isinstance(prompts, Mapping) else prompts
+    if (
+        isinstance(pairs, str)
+        or not isinstance(pairs, Sequence)
+        or not all(
+            isinstance(p, tuple | list) and len(p) == 2 and all(isinstance(s, str) for s in p)
+            for p in pairs
+        )
+    ):
+        raise TypeError(
+            "`prompts` must be a mapping prompt -> continuation or a list of (prompt, "
+            f"continuation) string pairs, got {prompts!r}."
+        )
+    if not pairs or any(not p or not c for p, c in pairs):
+        raise ValueError(
+            f"`prompts` must hold at least one pair of non-empty strings, got {prompts!r}."
+        )
+    return [(p, c) for p, c in pairs]
+
+
+def configure_prompt_methods(
+    methods: Sequence[str] | Mapping[str, Mapping[str, Any] | None],
+) -> list[PromptAttribution]:
+    """The methods of a LanguageModelMonitor: names, or a mapping name -> options."""
+    if isinstance(methods, str) or not isinstance(methods, Sequence | Mapping):
+        raise TypeError(
+            f"`methods` must be a list of names or a mapping name -> options, got {methods!r}."
+        )
+    pairs = methods.items() if isinstance(methods, Mapping) else [(m, None) for m in methods]
+    if not pairs:
+        raise ValueError("`methods` is empty; name at least one.")
+    return [PromptAttribution(name, options) for name, options in pairs]

@@ -42,7 +42,7 @@ COUNT_OPTIONS = frozenset(
 """Options that must be positive ints."""
 
 
-def resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> nn.Module:
+def resolve_layer(model: nn.Module, name: str | None, key: str) -> nn.Module:
     if name is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         embedding = None if convs else input_embeddings(model)
@@ -50,7 +50,7 @@ def resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> n
             return embedding
         if not convs:
             raise ValueError(
-                f"{owner}: method {key!r} needs a `layer` and the model has no Conv2d or token "
+                f"method {key!r} needs a `layer` and the model has no Conv2d or token "
                 f"embedding to default to. Pass `layer=` one of: {layer_names(model)}."
             )
         return convs[-1]
@@ -58,7 +58,7 @@ def resolve_layer(model: nn.Module, name: str | None, key: str, owner: str) -> n
         return model.get_submodule(name)
     except AttributeError:
         raise ValueError(
-            f"{owner}: method {key!r}: `layer` {name!r} is not a module of "
+            f"method {key!r}: `layer` {name!r} is not a module of "
             f"{type(model).__name__}. Valid layers: {layer_names(model)}."
         ) from None
 
@@ -74,7 +74,7 @@ def keywords(function: Callable[..., Any]) -> set[str]:
     return named - _MANAGED
 
 
-def noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
+def noise_tunnel_options(noise: Any, key: str) -> dict[str, Any]:
     if noise is None or noise is False:
         return {}
     options: dict[str, Any] = {"nt_type": noise} if isinstance(noise, str) else noise
@@ -82,19 +82,19 @@ def noise_tunnel_options(noise: Any, key: str, owner: str) -> dict[str, Any]:
         options = {"nt_type": "smoothgrad"}
     if not isinstance(options, Mapping):
         raise TypeError(
-            f"{owner}: `noise_tunnel` of method {key!r} must be one of {list(_NOISE_TYPES)} or a "
+            f"`noise_tunnel` of method {key!r} must be one of {list(_NOISE_TYPES)} or a "
             f"dict of {list(_NOISE_KEYS)}, got {type(noise).__name__}."
         )
     unknown = sorted(set(options) - set(_NOISE_KEYS))
     if unknown:
         raise ValueError(
-            f"{owner}: `noise_tunnel` of method {key!r} got unknown options {unknown}. "
+            f"`noise_tunnel` of method {key!r} got unknown options {unknown}. "
             f"Valid: {list(_NOISE_KEYS)}."
         )
     merged = {"nt_type": "smoothgrad", **_NOISE_DEFAULTS, **options}
     if merged["nt_type"] not in _NOISE_TYPES:
         raise ValueError(
-            f"{owner}: `noise_tunnel` type of method {key!r} must be one of {list(_NOISE_TYPES)}, "
+            f"`noise_tunnel` type of method {key!r} must be one of {list(_NOISE_TYPES)}, "
             f"got {merged['nt_type']!r}."
         )
     return merged

@@ -31,7 +31,7 @@ _PAD = 3
 _MARK = 2  # height of the grey line under marked tokens
 
 
-def check_vocabulary(vocabulary: object, pad_id: object, owner: str) -> None:
+def check_vocabulary(vocabulary: object, pad_id: object) -> None:
     """Raises ``TypeError`` naming ``vocabulary`` or ``pad_id`` when they are not valid."""
     if vocabulary is not None:
         if isinstance(vocabulary, Mapping):
@@ -44,11 +44,11 @@ def check_vocabulary(vocabulary: object, pad_id: object, owner: str) -> None:
             )
         if not valid:
             raise TypeError(
-                f"{owner}: `vocabulary` must be a list of token strings (index = id) or a "
+                f"`vocabulary` must be a list of token strings (index = id) or a "
                 f"mapping id -> token string, got {type(vocabulary).__name__}."
             )
     if pad_id is not None and (not isinstance(pad_id, int) or isinstance(pad_id, bool)):
-        raise TypeError(f"{owner}: `pad_id` must be an int token id or None, got {pad_id!r}.")
+        raise TypeError(f"`pad_id` must be an int token id or None, got {pad_id!r}.")
 
 
 def token_labels(ids: Tensor, vocabulary: Vocabulary | None = None) -> list[str]:

@@ -12,7 +12,7 @@ from lightning_xai.sinks.files import FileSink
 from lightning_xai.sinks.logger import LoggerSink, logger_kind
 from lightning_xai.sinks.tensorboard import TensorBoardSink
 
-__all__ = ["SinksArg", "check_sinks", "resolve_sinks", "select_sinks"]
+__all__ = ["SinksArg", "check_sinks", "fallback_note", "resolve_sinks", "select_sinks"]
 
 SinksArg = Sequence[Sink] | Callable[[Any], Sequence[Sink]] | None
 """A monitor's ``sinks=``: sinks, a callable ``trainer -> sinks``, or ``None`` (the default)."""
@@ -59,11 +59,11 @@ def select_sinks(trainer: Any, charts: Mapping[str, str] | None = None) -> list[
     return sinks
 
 
-def check_sinks(owner: str, sinks: Any) -> SinksArg:
+def check_sinks(sinks: Any) -> SinksArg:
     """``sinks`` is a :data:`SinksArg`; returns it."""
     if not (sinks is None or callable(sinks) or isinstance(sinks, Sequence)):
         raise TypeError(
-            f"{owner}: `sinks` must be a list of sinks, a callable trainer -> sinks, or None, "
+            f"`sinks` must be a list of sinks, a callable trainer -> sinks, or None, "
             f"got {type(sinks).__name__}."
         )
     return sinks
@@ -100,3 +100,15 @@ def _stage_writer(folder: Path, charts: Mapping[str, str] | None) -> TensorBoard
 
 def _holds_images(sink: Sink) -> bool:
     return isinstance(sink, TensorBoardSink) or bool(getattr(sink, "holds_images", False))
+
+
+def fallback_note(sinks: Sequence[Sink]) -> str | None:
+    """What to tell the user when :func:`select_sinks` fell back to files, else ``None``."""
+    files = [sink for sink in sinks if isinstance(sink, FileSink)]
+    if not files:
+        return None
+    held = [sink.kind for sink in sinks if isinstance(sink, LoggerSink)]
+    return (
+        f"no logger on the Trainer takes images ({held or 'no logger'}); writing PNG images "
+        f"and scalars.jsonl under {files[0].root} too."
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from lightning_xai.capture.adapters.base import AttentionAdapter, Record
@@ -17,6 +19,7 @@ __all__ = [
     "Record",
     "TimmAdapter",
     "find_attention_layers",
+    "watch_attention_layers",
 ]
 
 ADAPTERS: tuple[AttentionAdapter, ...] = (
@@ -43,3 +46,26 @@ def find_attention_layers(model: nn.Module) -> dict[str, tuple[AttentionAdapter,
             found.setdefault(name, (adapter, module))
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
     return dict(sorted(found.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def watch_attention_layers(
+    model: nn.Module, names: Sequence[str] | None
+) -> dict[str, tuple[AttentionAdapter, nn.Module]]:
+    """The layers of :func:`find_attention_layers` named in ``names`` (all when ``None``;
+    ``{}`` when the model has none).
+
+    Raises:
+        ValueError: a name is not an attention layer; the message lists the model's.
+    """
+    found = find_attention_layers(model)
+    for name in names or ():
+        if name not in found:
+            try:
+                what = f"a {type(model.get_submodule(name)).__name__}"
+            except AttributeError:
+                what = "not a submodule"
+            raise ValueError(
+                f"`layers` names {name!r}, {what} of {type(model).__name__}; its attention "
+                f"layers: {list(found)}."
+            )
+    return {name: found[name] for name in names or found}
