@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from captum.attr import LayerAttribution
+
+from lightning_xai.registry import Registry, snake_case
 
 __all__ = ["MethodSpec", "get_method", "list_methods", "register_method", "snake_case"]
 
@@ -117,11 +118,11 @@ class MethodSpec:
         return snake_case(self.name)
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+_METHODS: Registry[MethodSpec] = Registry("method", MethodSpec)
 
 
 def register_method(spec: MethodSpec, *, overwrite: bool = False) -> MethodSpec:
-    """Adds ``spec`` under its name and its snake_case; returns it.
+    """Adds ``spec`` under its name (found by its snake_case too); returns it.
 
     Example:
         >>> from captum.attr import Saliency
@@ -129,39 +130,15 @@ def register_method(spec: MethodSpec, *, overwrite: bool = False) -> MethodSpec:
         >>> get_method("my_saliency").name
         'MySaliency'
     """
-    if not isinstance(spec, MethodSpec):
-        raise TypeError(f"register_method: `spec` must be a MethodSpec, got {type(spec).__name__}.")
-    if not overwrite and spec.name in _REGISTRY:
-        raise ValueError(
-            f"register_method: a method named {spec.name!r} is registered already; pass "
-            "`overwrite=True` to replace it."
-        )
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _METHODS.register(spec, overwrite=overwrite)
 
 
 def get_method(name: str) -> MethodSpec:
-    """The spec registered as ``name`` (class name or snake_case).
-
-    Raises:
-        ValueError: unknown name; the message lists the registered names.
-    """
-    if isinstance(name, str):
-        if name in _REGISTRY:
-            return _REGISTRY[name]
-        for spec in _REGISTRY.values():
-            if spec.tag == snake_case(name):
-                return spec
-    raise ValueError(f"Unknown attribution method {name!r}. Known methods: {list_methods()}.")
+    """The spec registered as ``name`` (class name or snake_case); ``ValueError`` listing the
+    registered names if there is none."""
+    return _METHODS.get(name)
 
 
 def list_methods() -> list[str]:
     """Names of all registered methods, sorted (each also works in snake_case)."""
-    return sorted(_REGISTRY)
-
-
-def snake_case(name: str) -> str:
-    """``"LayerGradCam"`` -> ``"layer_grad_cam"``; snake_case names are returned as they are."""
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    return _METHODS.names()

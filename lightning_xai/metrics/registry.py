@@ -9,6 +9,7 @@ from typing import Any
 from torch import Tensor
 
 from lightning_xai.methods import MethodSpec
+from lightning_xai.registry import Registry
 
 __all__ = ["DIRECTIONS", "MetricSpec", "get_metric", "list_metrics", "register_metric"]
 
@@ -86,37 +87,21 @@ class MetricSpec:
         return merged
 
 
-_REGISTRY: dict[str, MetricSpec] = {}
+_METRICS: Registry[MetricSpec] = Registry("metric", MetricSpec)
 
 
 def register_metric(spec: MetricSpec, *, overwrite: bool = False) -> MetricSpec:
-    """Adds ``spec`` under its name; returns it.
-
-    Raises:
-        ValueError: the name is taken and ``overwrite`` is False.
-    """
-    if not isinstance(spec, MetricSpec):
-        raise TypeError(f"register_metric: `spec` must be a MetricSpec, got {type(spec).__name__}.")
-    if not overwrite and spec.name in _REGISTRY:
-        raise ValueError(
-            f"register_metric: a metric named {spec.name!r} is registered already; pass "
-            "`overwrite=True` to replace it."
-        )
-    _REGISTRY[spec.name] = spec
-    return spec
+    """Adds ``spec`` under its name; returns it (``ValueError`` if the name is taken and
+    ``overwrite`` is False)."""
+    return _METRICS.register(spec, overwrite=overwrite)
 
 
 def get_metric(name: str) -> MetricSpec:
-    """The spec registered as ``name``.
-
-    Raises:
-        ValueError: unknown name; the message lists the registered metrics.
-    """
-    if isinstance(name, str) and name in _REGISTRY:
-        return _REGISTRY[name]
-    raise ValueError(f"Unknown metric {name!r}. Known metrics: {list_metrics()}.")
+    """The spec registered as ``name``; ``ValueError`` listing the registered metrics if there
+    is none."""
+    return _METRICS.get(name)
 
 
 def list_metrics() -> list[str]:
     """Names of all registered metrics, sorted."""
-    return sorted(_REGISTRY)
+    return _METRICS.names()
