@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -34,8 +35,9 @@ __all__ = [
 def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterator[None]:
     """The one boundary where the monitors name themselves: a ``TypeError`` or ``ValueError``
     raised inside (by the validators and every module below the callbacks, which raise
-    without a name) is raised again as ``"<owner>: <message>"``, with the argument names
-    in ``renames`` (e.g. ``{"`seed`": "`probe_seed`"}``) as the owner calls them.
+    without a name) is raised again as ``"<owner>: <message>"``, and a warning issued inside
+    is issued again the same way; the argument names in ``renames`` (e.g. ``{"`seed`":
+    "`probe_seed`"}``) are written as the owner calls them.
 
     Example:
         >>> with named_errors("AttributionMonitor"):
@@ -44,15 +46,27 @@ def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterat
         ...
         ValueError: AttributionMonitor: `max_seconds` must be > 0, got 0.
     """
-    try:
-        yield
-    except (TypeError, ValueError) as err:
-        message = str(err)
+
+    def named(message: str) -> str:
         if message.startswith(f"{owner}: "):  # named already, by an inner boundary
-            raise
+            return message
         for inner, outer in (renames or {}).items():
             message = message.replace(inner, outer)
-        raise type(err)(f"{owner}: {message}") from err.__cause__
+        return f"{owner}: {message}"
+
+    caught: list[warnings.WarningMessage] | None = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    except (TypeError, ValueError) as err:
+        if named(str(err)) == str(err):
+            raise
+        raise type(err)(named(str(err))) from err.__cause__
+    finally:
+        for record in caught or []:
+            message = named(str(record.message))
+            warnings.warn_explicit(message, record.category, record.filename, record.lineno)
 
 
 def is_int(value: object) -> bool:

@@ -50,9 +50,12 @@ def unsupported_trainer(trainer: Any, pl_module: Any, stage: str) -> str | None:
     """Why a monitor cannot run after the validation epochs of this fit, or ``None``."""
     if stage == "fit" and not overrides(pl_module, "validation_step"):
         return (
-            f"runs after validation epochs, but {type(pl_module).__name__} defines no "
-            "`validation_step`: add one (and validation data), or remove the callback."
+            f"this callback runs after validation epochs, but {type(pl_module).__name__} defines "
+            "no `validation_step`: add one (and validation data), or remove the callback."
         )
     if stage == "fit" and trainer.limit_val_batches == 0:
-        return "runs after validation epochs, but the Trainer has `limit_val_batches=0`."
+        return (
+            "this callback runs after validation epochs, but the Trainer has "
+            "`limit_val_batches=0`."
+        )
     return None
