@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,9 +34,9 @@ __all__ = [
 def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterator[None]:
     """The one boundary where the monitors name themselves: a ``TypeError`` or ``ValueError``
     raised inside (by the validators and every module below the callbacks, which raise
-    without a name) is raised again as ``"<owner>: <message>"``, and a warning issued inside
-    is issued again the same way; the argument names in ``renames`` (e.g. ``{"`seed`":
-    "`probe_seed`"}``) are written as the owner calls them.
+    without a name) is raised again as ``"<owner>: <message>"``, with the argument names
+    in ``renames`` (e.g. ``{"`seed`": "`probe_seed`"}``) as the owner calls them. (Modules
+    below the callbacks return notes for the user rather than warn: the monitor shows them.)
 
     Example:
         >>> with named_errors("AttributionMonitor"):
@@ -46,27 +45,15 @@ def named_errors(owner: str, renames: Mapping[str, str] | None = None) -> Iterat
         ...
         ValueError: AttributionMonitor: `max_seconds` must be > 0, got 0.
     """
-
-    def named(message: str) -> str:
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        message = str(err)
         if message.startswith(f"{owner}: "):  # named already, by an inner boundary
-            return message
+            raise
         for inner, outer in (renames or {}).items():
             message = message.replace(inner, outer)
-        return f"{owner}: {message}"
-
-    caught: list[warnings.WarningMessage] | None = None
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    except (TypeError, ValueError) as err:
-        if named(str(err)) == str(err):
-            raise
-        raise type(err)(named(str(err))) from err.__cause__
-    finally:
-        for record in caught or []:
-            message = named(str(record.message))
-            warnings.warn_explicit(message, record.category, record.filename, record.lineno)
+        raise type(err)(f"{owner}: {message}") from err.__cause__
 
 
 def is_int(value: object) -> bool:

@@ -194,7 +194,8 @@ class AttributionMonitor(ProbeMonitor):
             for method in self.methods:
                 if token_ids and self._text.pad_id is not None:
                     method.baselines = text_baselines(method.baselines, self._text.baseline)
-                method.check(batch, survey)
+                for note in method.check(batch, survey):
+                    self._warn_once(note, note)
         self._checked = True
 
     def _forward(self, pl_module: pl.LightningModule) -> torch.nn.Module:

@@ -3,12 +3,12 @@
 They run once the probe exists (``on_train_start`` at the latest, before the first training
 step), after one surveyed forward pass of the probe
 (:class:`~lightning_xai.methods.quirks.ModelSurvey`). Errors are configuration errors and
-always raise; silent failures (a functional ``F.relu`` under DeepLift) warn.
+always raise; silent failures (a functional ``F.relu`` under DeepLift) are returned as notes,
+which the monitor shows once, under its name.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Protocol
 
 import torch
@@ -46,10 +46,10 @@ class CheckedMethod(Protocol):
 
 def check_method(
     method: CheckedMethod, inputs: Tensor | ModelInputs, survey: ModelSurvey
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[str]]:
     """Validates ``method`` for ``inputs [N, ...]`` (or each of a multi-input model's); returns
     the modules to give per-call copies (DeepLift family on a model that calls an activation
-    module more than once).
+    module more than once) and notes on silent failures for the user.
 
     Raises:
         ValueError: the method cannot work on these inputs or this model; the message names
@@ -71,15 +71,17 @@ def check_method(
     if method.baselines is not None:
         for tensor in batch.tensors:
             method.baselines.check(tensor)
+    notes: list[str] = []
     if method.layer_path is not None:
-        _check_layer(method, survey)
+        notes += _check_layer(method, survey)
     window = method.attribute_kwargs.get("sliding_window_shapes")
     if window is not None and not batch.multi:
         _check_window(window, tuple(inputs.shape[1:]), where)
     reused = _deeplift_reuse(method, survey) if spec.model_rules == "deeplift" else {}
     if spec.model_rules is not None:
-        _warn_rules(method, survey)
-    return reused
+        message = rules_warning(where, spec.name, spec.model_rules, survey)
+        notes += [] if message is None else [message]
+    return reused, notes
 
 
 def default_layer(method: CheckedMethod, survey: ModelSurvey) -> str | None:
@@ -141,8 +143,8 @@ def check_neuron_selector(selector: Any, shape: tuple[int, ...], path: str, wher
             )
 
 
-def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> None:
-    path, where = method.layer_path or "", method.where
+def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> list[str]:
+    path, where, notes = method.layer_path or "", method.where, []
     calls = survey.calls.get(path, 0)
     if calls == 0:
         raise ValueError(
@@ -150,15 +152,13 @@ def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> None:
             "forward uses."
         )
     if calls > 1:
-        warnings.warn(
+        notes.append(
             f"{where}: `layer` {path!r} is called {calls} times per forward; Captum sees only "
-            "one of the calls (the last). Give each call its own module to choose.",
-            UserWarning,
-            stacklevel=5,
+            "one of the calls (the last). Give each call its own module to choose."
         )
     shape = survey.output_shapes.get(path)
     if shape is None:
-        return
+        return notes
     if method.spec.needs_spatial and method.spec.output == "layer" and len(shape) < 3:
         raise ValueError(
             f"{where}: `layer` {path!r} outputs shape {shape}, without spatial dimensions; "
@@ -169,15 +169,14 @@ def _check_layer(method: CheckedMethod, survey: ModelSurvey) -> None:
         better = ""
         if larger is not None:
             better = f", e.g. {larger!r} ({'x'.join(map(str, survey.output_shapes[larger][2:]))})"
-        warnings.warn(
+        notes.append(
             f"{where}: `layer` {path!r} outputs {shape[2]}x{shape[3]} maps on the probe "
             f"{tuple(shape)}: one value per sample, drawn as a uniform tint. Pick a layer with a "
-            f"larger output{better}, or feed larger inputs.",
-            UserWarning,
-            stacklevel=5,
+            f"larger output{better}, or feed larger inputs."
         )
     if method.neuron_selector is not None:
         check_neuron_selector(method.neuron_selector, shape, path, where)
+    return notes
 
 
 def _check_window(window: Any, dims: tuple[int, ...], where: str) -> None:
@@ -209,9 +208,3 @@ def _deeplift_reuse(method: CheckedMethod, survey: ModelSurvey) -> dict[str, int
                 "give each call its own module."
             )
     return reused
-
-
-def _warn_rules(method: CheckedMethod, survey: ModelSurvey) -> None:
-    message = rules_warning(method.where, method.spec.name, method.spec.model_rules or "", survey)
-    if message is not None:
-        warnings.warn(message, UserWarning, stacklevel=5)

@@ -155,15 +155,16 @@ class ConfiguredMethod:
             algorithm = self.spec.builder(self._forward, **self.init_kwargs)
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
-    def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> None:
-        """Validates the method against the probe and what one forward showed; warns about
-        silent failures; moves a default layer to the last ``Conv2d`` larger than 1x1 on the
-        probe. See :func:`~lightning_xai.methods.checks.check_method`."""
+    def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> list[str]:
+        """Validates the method against the probe and what one forward showed; returns notes
+        on silent failures (for the user, once); moves a default layer to the last ``Conv2d``
+        larger than 1x1 on the probe. See :func:`~lightning_xai.methods.checks.check_method`."""
         path = default_layer(self, survey)
         if path is not None and self._model is not None and path != self.layer_path:
             self.layer, self.layer_path = self._model.get_submodule(path), path
             self._build()
-        self._reused = check_method(self, inputs, survey)
+        self._reused, notes = check_method(self, inputs, survey)
+        return notes
 
     # -- the work --------------------------------------------------------------------------
     @overload
