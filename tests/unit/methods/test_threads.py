@@ -1,0 +1,124 @@
+"""Threads and chunk sizes chosen in the run: the caller's threads restored, results equal."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from captum.attr import IntegratedGradients, Occlusion
+from torch import nn
+
+from lightning_xai import AttributionMonitor
+from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.methods.chunking import CHUNK_BYTES, widest_layer_bytes
+from lightning_xai.methods.threads import ThreadTuner
+from tests.conftest import DigitsData, LitClassifier, TinyConvNet, make_trainer
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _threads_per_pass(model: nn.Module) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+    seen: list[int] = []
+    handle = model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    return seen, handle
+
+
+def test_trial_pass_runs_at_the_other_count_and_threads_are_restored(two_threads) -> None:
+    net = TinyConvNet().eval()
+    x = torch.randn(4, 1, 8, 8)
+    method = ConfiguredMethod("IntegratedGradients", {"internal_batch_size": 8})
+    method.bind(net)
+    seen, handle = _threads_per_pass(net)
+    method.attribute(x, torch.zeros(4, dtype=torch.long))
+    handle.remove()
+    assert len(seen) == 25 and seen[:3] == [2, 1, 2]  # 50 steps x 4 rows / 8 per pass
+    assert set(seen[3:]) == {method.threads.choice or 2}
+    assert torch.get_num_threads() == 2 and method.threads.trials == 1
+    assert ThreadTuner.of(net) is method.threads  # shared by the methods of one model
+
+
+def test_threads_restored_after_an_error(two_threads) -> None:
+    net = TinyConvNet().eval()
+    tuner = ThreadTuner.of(net)
+    tuner.choice = 1
+    with pytest.raises(RuntimeError, match="boom"), tuner.pinned(net, key="k"):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == 2
+
+
+def test_chunks_sized_by_bytes_and_probe_split_when_a_row_is_large() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 256, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(256, 3)).eval()  # fmt: skip
+    x = torch.randn(6, 1, 64, 64)
+    widest = widest_layer_bytes(net, lambda m: m(x[:1]))
+    assert widest == 256 * 64 * 64 * 4  # 4 MiB per row: 2 rows per pass
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    for name, expect in (
+        ("IntegratedGradients", lambda: IntegratedGradients(net).attribute(
+            x, target=target, n_steps=4)),
+        ("Occlusion", lambda: Occlusion(net).attribute(
+            x, sliding_window_shapes=(1, 32, 32), strides=(1, 32, 32), target=target)),
+    ):  # fmt: skip
+        options = {"n_steps": 4} if name == "IntegratedGradients" else {}
+        window = {"sliding_window_shapes": (1, 32, 32), "strides": (1, 32, 32)}
+        options |= window if name == "Occlusion" else {}
+        method = ConfiguredMethod(name, options)
+        method.bind(net)
+        rows = []
+        handle = net.register_forward_pre_hook(lambda _m, a, rows=rows: rows.append(len(a[0])))
+        got = method.attribute(x, target)
+        handle.remove()
+        assert (
+            method.tuner.choices == {tuple(x.shape): CHUNK_BYTES // widest} == {(6, 1, 64, 64): 2}
+        )
+        assert max(rows) <= 2  # the probe went in groups of 2 samples
+        torch.testing.assert_close(got, expect(), atol=1e-5, rtol=1e-4)
+
+
+class _ThreadsSeen(pl.Callback):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_train_batch_start(self, *args: object) -> None:
+        self.seen.append(torch.get_num_threads())
+
+
+def test_training_threads_untouched_by_monitor_runs(tmp_path, two_threads) -> None:
+    seen = _ThreadsSeen()
+    monitor = AttributionMonitor(
+        methods={"IntegratedGradients": {"n_steps": 16, "internal_batch_size": 16}},
+        num_probes=8,
+    )
+    make_trainer(tmp_path, [monitor, seen], max_epochs=2).fit(
+        LitClassifier(), datamodule=DigitsData()
+    )
+    assert monitor.methods[0].threads.trials >= 1
+    assert set(seen.seen) == {2} and torch.get_num_threads() == 2
+
+
+def test_a_trial_is_due_when_the_load_changes_the_way_that_favours_the_other_count() -> None:
+    def marks(per_row: float) -> list[tuple[float, int]]:
+        now = time.perf_counter() - 10 * per_row * 4
+        return [(now + i * per_row * 4, 4) for i in range(10)]
+
+    tuner = ThreadTuner()
+    tuner._remember("k", marks(0.01), trial=False, threads=2)
+    tuner._remember("k", marks(0.01), trial=False, threads=2)
+    assert "k" not in tuner._due
+    tuner._remember("k", marks(0.05), trial=False, threads=2)  # busy: try one thread
+    assert "k" in tuner._due
+    tuner._due.clear()
+    tuner._remember("k", marks(0.2), trial=False, threads=1)  # busier on one: stay
+    assert "k" not in tuner._due
+    tuner._remember("k", marks(0.05), trial=False, threads=1)  # quiet again: try all
+    assert "k" in tuner._due
