@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttentionMonitor, AttributionMonitor, FeatureMapMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 
 A, F = AttributionMonitor, FeatureMapMonitor
 IG = "IntegratedGradients"

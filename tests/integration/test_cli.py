@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from example_trainers.models import TinyViT
 from lightning_xai import AttentionMonitor, AttributionMonitor, FeatureMapMonitor
-from tests.conftest import digits_tensors, read_events
+from tests.support.helpers import digits_tensors, read_events
 
 pytestmark = pytest.mark.slow
 

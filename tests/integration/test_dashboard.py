@@ -19,8 +19,7 @@ from lightning_xai.dashboard import LogStore
 from lightning_xai.dashboard.plugin import XaiPlugin
 from lightning_xai.report import write_report
 from lightning_xai.tags import TAGS
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
-from tests.integration.test_tensorboard_browser import _heat_pixels
+from tests.support.helpers import DigitsData, LitClassifier, heat_pixels, make_trainer, read_events
 
 EPOCHS, PROBES, METHODS = 12, 3, ["integrated_gradients", "saliency"]
 MAIN, SECOND = "digits/version_0", "digits/version_1"
@@ -176,7 +175,7 @@ def test_tensorboard_shows_the_xai_tab(logs: Path, tmp_path: Path) -> None:
         driver.switch_to.default_content()
         empty = tmp_path / "empty.png"
         driver.save_screenshot(str(empty))
-        assert _heat_pixels(shown) > 500 and _heat_pixels(empty) < 20
+        assert heat_pixels(shown) > 500 and heat_pixels(empty) < 20
         # Compare: epoch A beside epoch B for every method; filmstrip: every epoch.
         enter_frame(driver)
         driver.find_element("css selector", "[data-view=compare]").click()

@@ -17,8 +17,8 @@ from captum.attr import IntegratedGradients
 from lightning_xai import AttributionMonitor
 from lightning_xai.distributed import ProbeShard
 from lightning_xai.probe import Probe
-from tests.conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
-from tests.integration.test_multi_input import LitImageAndTable, loaders, split_batch
+from tests.support.helpers import DigitsData, LitClassifier, decode_image, make_trainer, read_events
+from tests.support.multi_input import LitImageAndTable, loaders, split_batch
 
 METHODS = {"IntegratedGradients": {"n_steps": 8}, "Saliency": None, "LayerGradCam": None}
 METRICS = ["sparseness", "deletion"]

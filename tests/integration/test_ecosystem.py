@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttributionMonitor
-from tests.conftest import read_events
+from tests.support.helpers import read_events
 
 CONFIG = Path(__file__).parents[2] / "example_trainers" / "configs" / "digits.yaml"
 

@@ -7,7 +7,7 @@ import torch
 
 from example_trainers import digits
 from lightning_xai.methods import snake_case
-from tests.conftest import read_events
+from tests.support.helpers import read_events
 
 
 def test_smoke_run_logs_every_method(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from example_trainers import attention, cifar, mnist, resnet, tabular, text
 from lightning_xai.methods import snake_case
-from tests.conftest import read_events
+from tests.support.helpers import read_events
 
 
 @pytest.mark.parametrize("trainer", [attention, cifar, mnist, resnet, tabular, text])

@@ -13,7 +13,7 @@ from torch import nn
 
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
 from lightning_xai.methods import ConfiguredMethod
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 
 pytestmark = [
     pytest.mark.gpu,

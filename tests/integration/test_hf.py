@@ -20,7 +20,7 @@ from captum.attr import (
 from lightning_xai import AttributionMonitor, LanguageModelMonitor
 from lightning_xai.tags import TAGS
 from lightning_xai.token_text import TokenText
-from tests.conftest import make_trainer, read_events
+from tests.support.helpers import make_trainer, read_events
 
 transformers = pytest.importorskip("transformers")
 from example_trainers.hf import (  # noqa: E402

@@ -18,7 +18,7 @@ from lightning_xai.render import colormap, to_uint8
 from lightning_xai.render.colorbar import colorbar, format_value, negligible
 from lightning_xai.render.heatmap import attribution_scale
 from lightning_xai.render.panel import CARD_WIDTH, text_line, title_size, titled_row
-from tests.conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, decode_image, make_trainer, read_events
 
 BAR = 21  # rows of a colour bar at font size 10: a white row, the band (6), the values (14)
 

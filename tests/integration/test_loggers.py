@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
 pytestmark = pytest.mark.slow
 

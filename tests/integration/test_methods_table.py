@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from lightning_xai import AttributionMonitor, get_method, list_methods
 from lightning_xai.methods import GradCamPlusPlus
 from lightning_xai.methods.captum_catalog import CAPTUM_METHODS
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 from tests.support.tabular import DiabetesData, LitRegressor
 
 PROBES = 3

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_xai import AttributionMonitor, FeatureMapMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
 METHODS = ["IntegratedGradients", "DeepLift", "LayerGradCam"]
 

@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_xai import AttributionMonitor, FeatureMapMonitor, MethodSpec, register_method
 from lightning_xai.tags import parse_tag
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 
 pytestmark = pytest.mark.slow
 

@@ -6,23 +6,13 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from example_trainers.pictures.tensorboard_view import fetch_json, screenshot, serve
 from lightning_xai import AttributionMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, heat_pixels, make_trainer, read_events
 
 pytestmark = pytest.mark.slow
-
-
-def _heat_pixels(path: Path) -> int:
-    """Pixels in the green of positive attributions: TensorBoard's own page is orange,
-    white, grey and link-blue, never green."""
-    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return int(((g > r + 40) & (g > b + 20)).sum())
 
 
 def test_tensorboard_serves_and_shows_the_attributions(tmp_path: Path) -> None:
@@ -50,5 +40,5 @@ def test_tensorboard_serves_and_shows_the_attributions(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with serve(tmp_path / "empty") as url:  # the control: the same dashboard with no images
         empty = screenshot(url, tmp_path / "empty.png", tag_filter="panels")
-    assert _heat_pixels(shown) > 500, "the images dashboard shows no attribution picture"
-    assert _heat_pixels(empty) < 20, "the colour test sees heat colours on an empty page"
+    assert heat_pixels(shown) > 500, "the images dashboard shows no attribution picture"
+    assert heat_pixels(empty) < 20, "the colour test sees heat colours on an empty page"

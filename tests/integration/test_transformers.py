@@ -21,7 +21,7 @@ from lightning_xai.capture.attention import capture_attention
 from lightning_xai.methods import AttentionRollout, GradientAttentionRollout
 from lightning_xai.tags import TAGS
 from lightning_xai.targets import SelectOutput
-from tests.conftest import digits_tensors, make_trainer, read_events
+from tests.support.helpers import digits_tensors, make_trainer, read_events
 
 transformers = pytest.importorskip("transformers")
 timm = pytest.importorskip("timm")

@@ -33,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from lightning_xai import AttributionMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer
-from tests.integration.test_multi_input import LitImageAndTable, loaders, split_batch
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
+from tests.support.multi_input import LitImageAndTable, loaders, split_batch
 
 FIT = {
     "strategy": "ddp",

@@ -14,8 +14,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
-from tests.conftest import DigitsData, LitClassifier, make_trainer
 from tests.integration.test_distributed import _monitor
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
 if __name__ == "__main__":
     warnings.simplefilter("ignore")

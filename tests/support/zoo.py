@@ -285,7 +285,7 @@ def _record(
     logdir: Path,
 ) -> None:
     """Files each monitor warning under its column, then checks the pictures per probe."""
-    from tests.conftest import read_events
+    from tests.support.helpers import read_events
 
     tags = {k: snake_case(k) for k in methods}
     for w in caught:

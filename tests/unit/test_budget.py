@@ -8,7 +8,7 @@ import torch
 from lightning_xai import AttributionMonitor
 from lightning_xai.budget import TimeBudget
 from lightning_xai.methods import ConfiguredMethod
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 
 KNOBS = {
     "ig": {"n_steps": 64},

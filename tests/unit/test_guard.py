@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lightning_xai import attribution_guard
-from tests.conftest import TinyConvNet
+from tests.support.helpers import TinyConvNet
 
 
 def _grad_at_input(net: nn.Module) -> torch.Tensor:

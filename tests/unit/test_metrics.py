@@ -34,7 +34,7 @@ from lightning_xai.metrics import (
     sparseness,
     spearman,
 )
-from tests.conftest import TinyConvNet, digits_tensors
+from tests.support.helpers import TinyConvNet, digits_tensors
 
 
 @pytest.fixture(scope="module")

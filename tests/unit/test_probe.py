@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from lightning_xai import Probe
-from tests.conftest import digits_tensors
+from tests.support.helpers import digits_tensors
 
 
 def _loader(n: int = 300) -> DataLoader:

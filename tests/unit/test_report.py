@@ -1,17 +1,14 @@
 from __future__ import annotations
 
 import base64
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lightning_xai import AttributionMonitor
 from lightning_xai.report import main as report_main
 from lightning_xai.report import read_logs
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, embedded, make_trainer, read_events
 
 
 def _run(tmp_path: Path, logger: object = True, epochs: int = 3) -> None:
@@ -19,15 +16,6 @@ def _run(tmp_path: Path, logger: object = True, epochs: int = 3) -> None:
     make_trainer(tmp_path, [monitor], logger=logger, max_epochs=epochs).fit(
         LitClassifier(), datamodule=DigitsData()
     )
-
-
-def embedded(page: Path) -> Any:
-    """The data a report page carries (what its script draws from)."""
-    found = re.search(
-        r'<script type="application/json" id="xai-data">(.*?)</script>', page.read_text(), re.S
-    )
-    assert found is not None, f"{page} carries no data"
-    return json.loads(found[1])
 
 
 def _check(page: Path, run: str) -> None:

@@ -8,7 +8,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from lightning_xai.sinks import BackgroundWriter, FileSink, TensorBoardSink
-from tests.conftest import decode_image, read_events
+from tests.support.helpers import decode_image, read_events
 
 
 def test_background_writes_reach_tensorboard_after_flush(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_loggers_with_log_image_get_the_images(tmp_path: Path) -> None:
     from pytorch_lightning.loggers import CSVLogger
 
     from lightning_xai import AttributionMonitor
-    from tests.conftest import DigitsData, LitClassifier, make_trainer
+    from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
     class ImageLogger(CSVLogger):
         """A real CSV logger that also takes images, as WandbLogger does."""

@@ -14,8 +14,7 @@ from lightning_xai import (
     register_method,
 )
 from lightning_xai.tags import TAGS, chart_pattern, panel_tag, parse_tag
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
-from tests.unit.callbacks.test_attention_monitor import TinyPatchNet
+from tests.support.helpers import DigitsData, LitClassifier, TinyPatchNet, make_trainer, read_events
 
 
 class _Broken:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -20,7 +19,13 @@ from lightning_xai.metrics.attention import attention_entropy
 from lightning_xai.render.attention import attention_matrix, infer_patch_grid
 from lightning_xai.render.panel import title_size
 from lightning_xai.render.tokens import token_labels
-from tests.conftest import LitClassifier, decode_image, make_trainer, read_events
+from tests.support.helpers import (
+    LitClassifier,
+    TinyPatchNet,
+    decode_image,
+    make_trainer,
+    read_events,
+)
 
 VOCAB = ["<pad>", "[CLS]", *(f"w{i}" for i in range(18))]
 LAYER = "net.encoder.layers.0.self_attn"
@@ -160,23 +165,6 @@ def test_in_a_trainer_logs_per_head_maps_with_token_labels_and_entropy(tmp_path:
     assert monitor.latest[LAYER].shape == (2, 4, 9, 9)
     assert _hook_count(model) == 0
     assert torch.backends.mha.get_fastpath_enabled() == fast_path
-
-
-class TinyPatchNet(nn.Module):
-    """[N, 1, 8, 8] -> 4 patches of 4x4 and a CLS token -> one attention layer -> 10 classes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.patches = nn.Conv2d(1, 8, 4, stride=4)
-        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        self.head = nn.Linear(8, 10)
-
-    def forward(self, x: Tensor) -> Tensor:
-        tokens = self.patches(x).flatten(2).transpose(1, 2)
-        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1)
-        out, _ = self.attn(tokens, tokens, tokens, need_weights=False)
-        return self.head(F.relu(out[:, 0]))
 
 
 def test_image_inputs_get_cls_to_patch_maps(tmp_path: Path, data: pl.LightningDataModule) -> None:

@@ -12,7 +12,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lightning_xai import AttributionMonitor, MethodSpec, register_method
-from tests.conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, decode_image, make_trainer, read_events
 
 METHODS = ["IntegratedGradients", "Saliency", "LayerGradCam", "GradientShap"]
 

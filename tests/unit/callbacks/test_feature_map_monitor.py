@@ -13,8 +13,14 @@ from torch import Tensor, nn
 
 from lightning_xai import FeatureMapMonitor
 from lightning_xai.render.grid import SEPARATOR
-from tests.conftest import DigitsData, LitClassifier, decode_image, make_trainer, read_events
-from tests.unit.render.test_grid import count_tiles
+from tests.support.helpers import (
+    DigitsData,
+    LitClassifier,
+    count_tiles,
+    decode_image,
+    make_trainer,
+    read_events,
+)
 
 LEVEL = 1 / 255 + 1e-6  # TensorBoard stores images as uint8 (values truncated)
 

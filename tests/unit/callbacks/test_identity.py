@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lightning_xai import AttributionMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
 
 def _first_epoch(tmp_path: Path) -> tuple[AttributionMonitor, Path]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lightning_xai import AttributionMonitor
-from tests.conftest import DigitsData, LitClassifier, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 from tests.support.tabular import DiabetesData, LitRegressor
 
 IMAGE, TABULAR = "image", "tabular"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from lightning_xai.methods.chunking import ChunkTuner, is_out_of_memory, with_oom_retry
-from tests.conftest import TinyConvNet
+from tests.support.helpers import TinyConvNet
 
 
 def test_calibration_picks_a_candidate_once_per_shape() -> None:
@@ -55,7 +55,7 @@ def test_the_monitor_calibrates_and_attributes_the_same(tmp_path) -> None:
     from captum.attr import IntegratedGradients
 
     from lightning_xai import AttributionMonitor
-    from tests.conftest import DigitsData, LitClassifier, make_trainer
+    from tests.support.helpers import DigitsData, LitClassifier, make_trainer
 
     monitor = AttributionMonitor(
         methods={"IntegratedGradients": {"n_steps": 16}, "Occlusion": None},

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from lightning_xai import AttributionMonitor
 from lightning_xai.methods import ModelSurvey
 from lightning_xai.methods.quirks import per_call_copies
-from tests.conftest import DigitsData, LitClassifier, TinyConvNet, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, TinyConvNet, make_trainer
 
 
 class TinyResNet(nn.Module):

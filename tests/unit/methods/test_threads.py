@@ -14,7 +14,7 @@ from lightning_xai import AttributionMonitor
 from lightning_xai.methods import ConfiguredMethod
 from lightning_xai.methods.chunking import CHUNK_BYTES, widest_layer_bytes
 from lightning_xai.methods.threads import ThreadTuner
-from tests.conftest import DigitsData, LitClassifier, TinyConvNet, make_trainer
+from tests.support.helpers import DigitsData, LitClassifier, TinyConvNet, make_trainer
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import torch
 from captum.attr import IntegratedGradients
 
 from lightning_xai import AttributionMonitor, MethodSpec, register_method
-from tests.conftest import DigitsData, LitClassifier, make_trainer, read_events
+from tests.support.helpers import DigitsData, LitClassifier, make_trainer, read_events
 
 METHODS = {
     "IntegratedGradients": {"n_steps": 8},

@@ -14,32 +14,7 @@ from lightning_xai.render import (
     tile_grid,
 )
 from lightning_xai.render.grid import SEPARATOR
-
-
-def count_tiles(image: Tensor) -> tuple[int, int, int]:
-    """(rows, columns, tiles) of a grid picture, found from its separator colour alone.
-
-    Args:
-        image: ``[3, H, W]`` float in [0, 1], or ``[H, W, 3]`` uint8 read back from a PNG.
-    """
-    if image.dtype == torch.uint8:
-        image = image.permute(2, 0, 1).float() / 255
-    colour = torch.tensor(SEPARATOR).reshape(3, 1, 1)
-    separator = ((image - colour).abs() <= 1.5 / 255).all(dim=0)  # [H, W]
-
-    def bands(full: Tensor) -> list[tuple[int, int]]:
-        found, start = [], None
-        for i, is_separator in enumerate([*full.tolist(), True]):
-            if not is_separator and start is None:
-                start = i
-            elif is_separator and start is not None:
-                found.append((start, i))
-                start = None
-        return found
-
-    rows, cols = bands(separator.all(dim=1)), bands(separator.all(dim=0))
-    tiles = sum(not bool(separator[r0:r1, c0:c1].all()) for r0, r1 in rows for c0, c1 in cols)
-    return len(rows), len(cols), tiles
+from tests.support.helpers import count_tiles
 
 
 def test_normalisation_per_tile_and_per_layer() -> None:
