@@ -15,7 +15,6 @@ import torch
 from captum.attr import IntegratedGradients
 
 from lightning_xai import AttributionMonitor
-from lightning_xai.distributed import ProbeShard
 from lightning_xai.probe import Probe
 from tests.support.helpers import DigitsData, LitClassifier, decode_image, make_trainer, read_events
 from tests.support.multi_input import LitImageAndTable, loaders, split_batch
@@ -49,20 +48,6 @@ def _assert_same_logs(single: Path, distributed: Path) -> None:
         np.testing.assert_allclose(
             one.Scalars(tag)[0].value, two.Scalars(tag)[0].value, rtol=1e-4, atol=1e-6
         )
-
-
-def test_shards_cover_the_probe_evenly() -> None:
-    rows = [ProbeShard(None, rank, 2).rows(5).tolist() for rank in (0, 1)]
-    assert rows == [[0, 1, 2], [3, 4, 4]]
-    assert ProbeShard(None, 0, 1).gather(torch.ones(3), 3) is not None
-
-
-def test_sharded_parameter_strategies_get_a_clear_error() -> None:
-    class FSDPStrategy:  # the check reads the strategy's class name only
-        pass
-
-    why = ProbeShard.unsupported(FSDPStrategy())
-    assert why is not None and "FSDPStrategy strategy is not supported" in why
 
 
 @pytest.mark.slow
