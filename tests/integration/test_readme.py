@@ -55,3 +55,16 @@ def test_the_readme_lists_every_tag() -> None:
         not in layout
     ]
     assert not missing, f"README's Tag layout does not list {missing}"
+
+
+def test_every_test_path_the_docs_name_exists() -> None:
+    """Every test file (``tests/integration/test_cli.py``) and test module (``python -m
+    tests.support.zoo``) that README.md, bench/README.md or a test names exists."""
+    root = Path(__file__).parents[2]
+    missing = []
+    for doc in [root / "README.md", root / "bench" / "README.md", *(root / "tests").rglob("*.py")]:
+        text = doc.read_text()
+        named = re.findall(r"(?<![\w/.])tests/[\w/]+\.py", text)
+        named += [m.replace(".", "/") + ".py" for m in re.findall(r"-m (tests(?:\.\w+)+)", text)]
+        missing += [f"{doc.relative_to(root)}: {n}" for n in named if not (root / n).is_file()]
+    assert not missing, missing

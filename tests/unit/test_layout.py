@@ -1,4 +1,5 @@
-"""The package's layout rules: small files, no private imports across modules, no cycles."""
+"""The package's layout rules: small files, no private imports across modules, no cycles;
+the tests': tests/unit/ mirrors the package, every test folder is a package."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lightning_xai"
+TESTS = PACKAGE.parent / "tests"
+# Unit test files that name no module, and why; a test across modules goes to integration/.
+CROSS_CUTTING = {"test_layout.py": "the layout rules of the package and of the tests"}
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -77,3 +81,40 @@ def test_no_import_cycle_between_modules() -> None:
 
     cycles = [c for m in graph if (c := cycle_from(m))]
     assert not cycles, cycles[0]
+
+
+def _folders(root: Path) -> list[Path]:
+    """The folders under ``root``, relative, without ``__pycache__`` and ``.pytest_cache``."""
+    found = (p.relative_to(root) for p in root.rglob("*") if p.is_dir())
+    return sorted(p for p in found if not any(s.startswith((".", "__")) for s in p.parts))
+
+
+def test_the_unit_tests_mirror_the_package() -> None:
+    """tests/unit/<path>/test_<name>.py tests lightning_xai/<path>/<name>.py, or the subpackage
+    <name>/ as a whole. Helpers go to tests/support/, tests across modules to integration/."""
+    unit = TESTS / "unit"
+    wrong = [
+        f"tests/unit/{d}/: lightning_xai/{d}/ is no subpackage"
+        for d in _folders(unit)
+        if not (PACKAGE / d / "__init__.py").is_file()
+    ]
+    for path in sorted(unit.rglob("*.py")):
+        rel, name = path.relative_to(unit), path.stem.removeprefix("test_")
+        if path.name in ("__init__.py", "conftest.py") or rel.as_posix() in CROSS_CUTTING:
+            continue
+        target = PACKAGE / rel.parent / name
+        module, package = target.with_suffix(".py"), target / "__init__.py"
+        if name == path.stem or not (module.is_file() or package.is_file()):
+            wrong.append(f"tests/unit/{rel}: lightning_xai/{rel.parent / name}(.py|/) not found")
+    assert not wrong, (
+        "rename after the module, or move to integration/ (helpers: support/):\n" + "\n".join(wrong)
+    )
+
+
+def test_every_test_folder_is_a_package() -> None:
+    """Same-named test files in unit/ and integration/ are told apart by their package."""
+    folders = [Path(), *_folders(TESTS)]
+    missing = [
+        f"tests/{d}/__init__.py" for d in folders if not (TESTS / d / "__init__.py").is_file()
+    ]
+    assert not missing, f"missing: {missing}"
