@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def test_wandb_offline_gets_scalars_images_histograms_and_text(
     (run,) = (tmp_path / "wandb").glob("offline-run-*")
     rows = [
         {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in r.history.item}
-        for r in _wandb_records(next(run.glob("run-*.wandb")))
+        for r in _finished_records(next(run.glob("run-*.wandb")))
         if r.WhichOneof("record_type") == "history"
     ]
     values = {key: value for row in rows for key, value in row.items()}
@@ -111,6 +112,24 @@ def test_wandb_offline_gets_scalars_images_histograms_and_text(
     media = run / "files" / "media"
     assert list((media / "images/xai/panels").glob("sample_01_*.png"))
     assert list((media / "images/xai/filters").glob("net.conv2_*.png"))
+
+
+def _finished_records(path: Path, timeout: float = 60.0) -> list[Any]:
+    """The run file's records once W&B's service has written its ``exit`` record:
+    ``wandb.finish()`` can return while the service still writes the file (a read then
+    lacked records or met a half-written one, 2 runs in 8)."""
+    from google.protobuf.message import DecodeError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = _wandb_records(path)
+            if any(r.WhichOneof("record_type") == "exit" for r in records):
+                return records
+        except DecodeError:
+            pass
+        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout} s"
+        time.sleep(0.2)
 
 
 def _wandb_records(path: Path) -> list[Any]:

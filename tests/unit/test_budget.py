@@ -198,8 +198,10 @@ def test_a_budget_reduces_steps_in_a_real_fit(tmp_path: Path) -> None:
     steps = [e.value for e in events.Scalars("xai/budget/integrated_gradients/n_steps")]
     assert len(steps) == 2 and all(s < 1024 for s in steps)  # runs 2 and 3; run 1 is full
     assert [e.value for e in events.Scalars("xai/budget/skipped")] == [0, 0, 0]
-    times = [e.value for e in events.Scalars("xai/time/integrated_gradients")]
-    assert len(times) == 3 and max(times[1:]) < times[0]
+    # The plans fit the budget (what the runs then take is a benchmark's business: under a
+    # busy machine's load a reduced run once took 5x the full one).
+    estimates = [e.value for e in events.Scalars("xai/budget/estimate_seconds")]
+    assert len(estimates) == 2 and max(estimates) <= budget  # runs 2 and 3
     assert not monitor.errors and monitor.latest["IntegratedGradients"].shape[0] >= 1
 
 
