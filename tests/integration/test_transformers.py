@@ -21,7 +21,7 @@ from lightning_xai.capture.attention import capture_attention
 from lightning_xai.methods import AttentionRollout, GradientAttentionRollout
 from lightning_xai.tags import TAGS
 from lightning_xai.targets import SelectOutput
-from tests.support.helpers import digits_tensors, make_trainer, read_events
+from tests.support.helpers import LitClassifier, digits_tensors, make_trainer, read_events
 
 transformers = pytest.importorskip("transformers")
 timm = pytest.importorskip("timm")
@@ -140,8 +140,8 @@ def test_layers_are_listed_and_a_callable_covers_anything_else() -> None:
     names = list(find_attention_layers(model))
     assert names == [f"bert.encoder.layer.{i}.attention.self" for i in range(2)]
     lit = _LitText(model)
-    with pytest.raises(ValueError, match=r"'model.bert.pooler', a BertPooler .*attention\.self"):
-        AttentionMonitor(layers=["model.bert.pooler"])._bind(None, lit)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'net.bert.pooler', a BertPooler .*attention\.self"):
+        AttentionMonitor(layers=["net.bert.pooler"])._bind(None, lit)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="`attention_fn` must be a callable"):
         AttentionMonitor(attention_fn=3)  # type: ignore[arg-type]
 
@@ -185,31 +185,14 @@ def test_rollout_equals_a_hand_computation_on_bert_and_timm() -> None:
     assert all(block.attn.fused_attn for block in vit.blocks)
 
 
-class _Lit(pl.LightningModule):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.log("val_loss", F.cross_entropy(self(x), y))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.05)
-
-
-class _LitViT(_Lit):
+class _LitViT(LitClassifier):
     def forward(self, pixel_values: Tensor) -> Tensor:
-        return self.model(pixel_values).logits
+        return self.net(pixel_values).logits
 
 
-class _LitText(_Lit):
+class _LitText(LitClassifier):
     def forward(self, ids: Tensor) -> Tensor:
-        return self.model(ids, attention_mask=(ids != 0).long()).logits
+        return self.net(ids, attention_mask=(ids != 0).long()).logits
 
 
 def _loaders(x: Tensor, y: Tensor, n_train: int) -> tuple[DataLoader, DataLoader]:
@@ -244,7 +227,7 @@ def test_hf_vit_in_a_trainer_logs_views_and_rollouts_and_training_is_unchanged(
 
     events = read_events(tmp_path / "b" / "tb" / "version_0")
     images, scalars = set(events.Tags()["images"]), set(events.Tags()["scalars"])
-    layers = [f"model.vit.layers.{i}.attention" for i in range(2)]
+    layers = [f"net.vit.layers.{i}.attention" for i in range(2)]
     assert set(attention.latest) == set(layers)
     for layer in layers:
         pictures = {TAGS["attention"](layer=layer, k=0), TAGS["attention_cls"](layer=layer, k=0)}
@@ -280,13 +263,13 @@ def test_bert_in_a_trainer_logs_token_attention_and_token_rollouts(tmp_path: Pat
     trainer.fit(model, *_loaders(ids, labels, 48))
     events = read_events(tmp_path / "tb" / "version_0")
     images = set(events.Tags()["images"])
-    assert TAGS["attention"](layer="model.bert.encoder.layer.1.attention.self", k=0) in images
+    assert TAGS["attention"](layer="net.bert.encoder.layer.1.attention.self", k=0) in images
     assert TAGS["attention_model"](k=0) in images
     for method in ("attention_rollout", "gradient_attention_rollout"):
         assert TAGS["tokens"](method=method, k=0) in images
     probe = attribution.probe.inputs
     assert attribution.latest["AttentionRollout"].shape == probe.shape  # a score per token
-    assert model.model.config._attn_implementation == "sdpa"
+    assert model.net.config._attn_implementation == "sdpa"
 
 
 class _OneAttention(nn.Module):
@@ -337,13 +320,12 @@ class _HandAttentionNet(nn.Module):
 def test_attention_fn_feeds_the_monitor_in_a_trainer(tmp_path: Path) -> None:
     torch.manual_seed(0)
     x, y = torch.randn(48, 5, 8), torch.randint(0, 2, (48,))
-    lit = _Lit(_HandAttentionNet())
-    lit.forward = lit.model.forward  # type: ignore[method-assign]
+    lit = LitClassifier(_HandAttentionNet())
     with pytest.raises(MisconfigurationException, match="pass `attention_fn=`"):
         AttentionMonitor()._bind(None, lit)  # type: ignore[arg-type]
 
     def attention_fn(module: nn.Module, inputs: Tensor) -> dict[str, Tensor]:
-        return {"hand": module.model.weights(inputs)}
+        return {"hand": module.net.weights(inputs)}
 
     wrong = AttentionMonitor(layers=["nope"], attention_fn=attention_fn, num_probes=4)
     trainer = make_trainer(tmp_path / "a", [wrong], max_epochs=1, num_sanity_val_steps=0)
@@ -356,7 +338,7 @@ def test_attention_fn_feeds_the_monitor_in_a_trainer(tmp_path: Path) -> None:
     )  # fmt: skip
     trainer.fit(lit, *_loaders(x, y, 32))
     assert monitor.runs == 1 and not monitor.errors
-    expected = lit.model.weights(monitor.probe.inputs[:1]).detach()
+    expected = lit.net.weights(monitor.probe.inputs[:1]).detach()
     torch.testing.assert_close(monitor.latest["hand"], expected)
     events = read_events(tmp_path / "b" / "tb" / "version_0")
     assert TAGS["attention"](layer="hand", k=0) in events.Tags()["images"]
