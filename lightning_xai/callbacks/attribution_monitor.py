@@ -25,7 +25,7 @@ from lightning_xai.methods.baselines import text_baselines
 from lightning_xai.methods.results import Attribution, flattened
 from lightning_xai.methods.selection import MethodsArg, configure_methods
 from lightning_xai.metrics.runner import MetricRunner, MetricsArg
-from lightning_xai.probe_checks import check_model_call, check_probe_inputs, labels_outside
+from lightning_xai.probe.checks import check_model_call, check_probe_inputs, labels_outside
 from lightning_xai.render import Denormalize
 from lightning_xai.render.tokens import Vocabulary
 from lightning_xai.tags import TAGS, chart_pattern
@@ -61,7 +61,7 @@ class AttributionMonitor(ProbeMonitor):
     on the embedding) get a coloured token strip and a table, ``xai/tokens/<method>/sample_<k>``
     (:func:`~lightning_xai.figures.tokens.log_token_attributions`); other shapes a histogram
     ``xai/attributions/<method>/values``. Hugging Face dict batches and ``ModelOutput`` need no
-    glue (:mod:`~lightning_xai.batches`; layer methods default to the input embedding, token
+    glue (:mod:`~lightning_xai.probe.batches`; layer methods default to the input embedding, token
     baselines to Captum's text baseline). Multi-input models (``batch_transform`` returning
     ``((image, table), labels[, additional_forward_args])``) log each input under
     ``<method>/<input>`` and ``xai/panels/<input>/sample_<k>``; ``latest[method]`` is a tuple.

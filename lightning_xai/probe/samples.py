@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_xai.batches import unpack_keyed
 from lightning_xai.inputs import ModelInputs
+from lightning_xai.probe.batches import unpack_keyed
 
 __all__ = [
     "balanced_choice",

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_xai.batches import concat_padded, trim_padding
 from lightning_xai.inputs import ModelInputs
-from lightning_xai.samples import (
+from lightning_xai.probe.batches import concat_padded, trim_padding
+from lightning_xai.probe.samples import (
     balanced_choice,
     check_finite,
     describe,
