@@ -123,3 +123,18 @@ def test_a_trial_is_due_when_the_load_changes_the_way_that_favours_the_other_cou
     assert "k" not in tuner._due
     tuner._remember("k", marks(0.05), trial=False, threads=1)  # quiet again: try all
     assert "k" in tuner._due
+
+
+def test_a_method_of_few_passes_makes_no_trial_after_its_first_call(two_threads) -> None:
+    """A trial needs four passes to decide; a key whose calls have fewer (GradientShap's
+    two here) runs every pass at the model's choice after its first call."""
+    net = TinyConvNet().eval()
+    x, target = torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    method = ConfiguredMethod("GradientShap", {"internal_batch_size": 10})
+    method.bind(net)
+    seen, handle = _threads_per_pass(net)
+    for _ in range(3):
+        method.attribute(x, target)
+    handle.remove()
+    assert seen == [2, 1, 2, 2, 2, 2]  # the first call's second pass was a trial
+    assert method.threads.trials == 0 and torch.get_num_threads() == 2

@@ -15,6 +15,7 @@ from captum._utils.common import (
 from captum.attr import LayerConductance as CaptumLayerConductance
 from captum.attr._utils.approximation_methods import approximation_parameters
 from captum.attr._utils.common import _format_input_baseline, _validate_input
+from captum.log import log_usage
 from torch import Tensor, nn
 
 __all__ = ["LayerConductance"]
@@ -48,6 +49,7 @@ class LayerConductance(CaptumLayerConductance):
 
     _clone_layer = False
 
+    @log_usage()  # Captum's wrapper: NoiseTunnel calls ``attribute.__wrapped__``
     def attribute(
         self,
         inputs: Tensor | Tensors,

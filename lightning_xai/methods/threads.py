@@ -30,7 +30,9 @@ class ThreadTuner:
     is due on the first call per ``key``, every ``every`` calls, and after a call whose
     passes ran ``change`` times slower per row than the last on all threads, or ``change``
     times faster on one (the machine's load changed).
-    Calls of fewer than four passes use the current choice. The caller's thread count is
+    A key whose last call had fewer than four passes (e.g. GradientShap's two) makes no
+    trial: the trial pass would decide nothing and could be the slow setting under load;
+    it uses the choice its model's other methods made. The caller's thread count is
     restored on exit, also after an error; other threads (the training's, a writer's) are
     not touched: ``torch.set_num_threads`` acts on the calling thread's pool.
 
@@ -56,6 +58,7 @@ class ThreadTuner:
         self._calls: dict[Hashable, int] = {}
         self._per_row: dict[Hashable, float] = {}
         self._due: set[Hashable] = set()
+        self._passes: dict[Hashable, int] = {}
 
     @classmethod
     def of(cls, model: nn.Module) -> ThreadTuner:
@@ -77,6 +80,7 @@ class ThreadTuner:
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         trial = calls % self.every == 0 or key in self._due
+        trial = trial and self._passes.get(key, 4) >= 4  # too few passes to decide anything
         marks: list[tuple[float, int]] = []
 
         def tick(_m: nn.Module, args: Any) -> None:
@@ -101,6 +105,7 @@ class ThreadTuner:
         finally:
             handle.remove()
             torch.set_num_threads(before)
+        self._passes[key] = len(marks)
         self._remember(key, marks, trial, self.choice or before)
 
     def _remember(
