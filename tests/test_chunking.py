@@ -170,3 +170,26 @@ def test_the_monitor_s_gradient_shap_is_chunked_and_equals_captums_default_call(
         x, torch.zeros(1, 1, 8, 8), n_samples=4, target=target
     )
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["IntegratedGradients", "Saliency", "InputXGradient", "DeepLift", "GuidedBackprop"]
+)
+def test_one_autograd_root_per_pass_gives_captums_gradients_to_the_bit(name: str) -> None:
+    """ConfiguredMethod gives Captum's gradient methods ``summed_gradients`` (the gradient of
+    the rows' sum, one root) for ``compute_gradients`` (one root per row): equal results."""
+    from captum import attr as A
+
+    from lightning_xai.methods import ConfiguredMethod
+    from lightning_xai.methods.gradients import summed_gradients
+
+    torch.manual_seed(0)
+    net = TinyConvNet().eval()
+    x, target = torch.randn(6, 1, 8, 8), torch.arange(6)
+    options = {"n_steps": 5, "internal_batch_size": 12} if name == "IntegratedGradients" else {}
+    method = ConfiguredMethod(name, options)
+    method.bind(net)
+    assert method._algorithm.gradient_func is summed_gradients
+    got = method.attribute(x, target)
+    expected = getattr(A, name)(net).attribute(x.clone(), target=target, **options)
+    assert torch.equal(got, expected)
