@@ -5,10 +5,17 @@
 Issue 7, item 1. For IntegratedGradients, GradientShap, NoiseTunnel(Saliency), Occlusion and
 LayerConductance, on seed 000's ConvNet (32 probes 1x28x28) and torchvision's ResNet-18
 (``num_classes=10``, random weights, 16 probes 3x64x64), three ways of doing the same work run
-interleaved in one process (``bench/timing.py`` ``compare``, medians):
+interleaved in one process (``bench/timing.py``; times are medians, ratios the median of the
+per-round ratios):
 
 - floor: only the forward (+backward) passes the method performs, over rows built before the
-  clock starts, at several chunk sizes; the fastest chunk is the floor;
+  clock starts, at several chunk sizes; the fastest chunk is the floor. It does less than the
+  method must: the rows (scaled, noisy or occluded inputs) are built before its clock, it
+  keeps no per-row results and, for LayerConductance, does not difference the layer's
+  outputs; and the fastest of several noisy medians is biased low. Two more candidates say
+  how much of monitor / floor is which: "same passes" (the floor in the pass sizes the
+  monitor's call uses: monitor / same passes is what the call adds to its passes) and
+  "build rows" (building the floor's rows, part of the monitor's call);
 - monitor: ``ConfiguredMethod(name).bind(model)`` then ``.attribute(x, target)``, as
   AttributionMonitor calls it (its default options and chunking);
 - captum: Captum's class called with its own defaults on the same work (same n_steps,
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,9 +45,10 @@ from captum.attr import (
 )
 from torch import Tensor, nn
 
-from bench.timing import compare, machine
+from bench.timing import machine, paired_ratio, timed
 from example_trainers.models import ConvNet
 from lightning_xai.methods import ConfiguredMethod
+from lightning_xai.methods.threads import ThreadTuner
 from lightning_xai.methods.windows import default_window
 
 METHODS = (
@@ -104,44 +113,53 @@ def _predicted(model: nn.Module, x: Tensor) -> Tensor:
 
 
 # -- floors: the bare passes over rows built before the clock ------------------------------
-def gradient_floor(model: nn.Module, rows: Tensor, target: Tensor) -> Callable[[int], None]:
+Passes = Callable[..., None]
+"""``passes(chunk)``: the floor's passes, ``chunk`` rows each, or the given sizes in order."""
+
+
+def _cuts(total: int, chunk: int | Sequence[int]) -> list[slice]:
+    sizes = [chunk] * -(-total // chunk) if isinstance(chunk, int) else list(chunk)
+    cuts, start = [], 0
+    for size in sizes:
+        cuts.append(slice(start, min(total, start + size)))
+        start += size
+    return cuts
+
+
+def gradient_floor(model: nn.Module, rows: Tensor, target: Tensor) -> Passes:
     """Forward + backward to the input over ``rows``, ``chunk`` rows per pass."""
     rows = rows.detach().requires_grad_()
 
-    def passes(chunk: int) -> None:
-        for start in range(0, rows.shape[0], chunk):
-            part = rows[start : start + chunk]
-            out = model(part).gather(1, target[start : start + chunk, None]).sum()
+    def passes(chunk: int | Sequence[int]) -> None:
+        for cut in _cuts(rows.shape[0], chunk):
+            part = rows[cut]
+            out = model(part).gather(1, target[cut, None]).sum()
             torch.autograd.grad(out, part)
 
     return passes
 
 
-def forward_floor(model: nn.Module, rows: Tensor) -> Callable[[int], None]:
+def forward_floor(model: nn.Module, rows: Tensor) -> Passes:
     """Forward only, no autograd graph (Captum's perturbation methods run under no_grad)."""
 
-    def passes(chunk: int) -> None:
+    def passes(chunk: int | Sequence[int]) -> None:
         with torch.no_grad():
-            for start in range(0, rows.shape[0], chunk):
-                model(rows[start : start + chunk])
+            for cut in _cuts(rows.shape[0], chunk):
+                model(rows[cut])
 
     return passes
 
 
-def layer_floor(
-    model: nn.Module, layer: nn.Module, rows: Tensor, target: Tensor
-) -> Callable[[int], None]:
+def layer_floor(model: nn.Module, layer: nn.Module, rows: Tensor, target: Tensor) -> Passes:
     """Forward + backward from the output to ``layer``'s output (what LayerConductance needs)."""
     seen: list[Tensor] = []
 
-    def passes(chunk: int) -> None:
+    def passes(chunk: int | Sequence[int]) -> None:
         hook = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
         try:
-            for start in range(0, rows.shape[0], chunk):
+            for cut in _cuts(rows.shape[0], chunk):
                 seen.clear()
-                out = model(rows[start : start + chunk]).gather(
-                    1, target[start : start + chunk, None]
-                )
+                out = model(rows[cut]).gather(1, target[cut, None])
                 torch.autograd.grad(out.sum(), seen[-1])
         finally:
             hook.remove()
@@ -179,18 +197,55 @@ def floor_rows(case: Case, method: str) -> tuple[str, Tensor, Tensor]:
     raise ValueError(method)
 
 
-def floor_candidates(case: Case, method: str) -> dict[str, Callable[[], None]]:
+def floor_passes(case: Case, method: str) -> tuple[Passes, int]:
+    """The floor's passes for ``method`` on ``case`` and the rows they cover."""
     kind, rows, target = floor_rows(case, method)
     if kind == "grad":
-        passes = gradient_floor(case.model, rows, target)
-    elif kind == "forward":
-        passes = forward_floor(case.model, rows)
-    else:
-        passes = layer_floor(case.model, case.model.get_submodule(case.layer), rows, target)
-    chunks = [c for c in case.chunks if c < rows.shape[0]]
-    if case.whole or rows.shape[0] <= 2 * max(case.chunks):
-        chunks.append(rows.shape[0])
+        return gradient_floor(case.model, rows, target), rows.shape[0]
+    if kind == "forward":
+        return forward_floor(case.model, rows), rows.shape[0]
+    layer = case.model.get_submodule(case.layer)
+    return layer_floor(case.model, layer, rows, target), rows.shape[0]
+
+
+def floor_candidates(case: Case, method: str) -> dict[str, Callable[[], None]]:
+    """``floor <rows>``: the floor at each chunk size of ``case`` (and all rows at once)."""
+    passes, total = floor_passes(case, method)
+    chunks = [c for c in case.chunks if c < total]
+    if case.whole or total <= 2 * max(case.chunks):
+        chunks.append(total)
     return {f"floor {c}": (lambda c=c: passes(c)) for c in chunks}
+
+
+def monitor_passes(case: Case, method: str) -> list[int]:
+    """Rows of each forward pass of a monitor call (a fresh ``ConfiguredMethod``; its second
+    call: the first also sizes the chunks with a one-row forward)."""
+    sizes: list[int] = []
+    call = monitor_call(case, method)
+    call()
+    handle = case.model.register_forward_pre_hook(lambda _m, args: sizes.append(len(args[0])))
+    try:
+        call()
+    finally:
+        handle.remove()
+    return sizes
+
+
+def same_passes_floor(case: Case, method: str) -> tuple[str, Callable[[], None]] | None:
+    """``("same passes", fn)``: the floor in the monitor's own pass sizes (its chunk
+    choice), so that monitor / this is the monitor's overhead alone; ``None`` when the
+    monitor's passes do not cover the floor's rows (they then do different work)."""
+    passes, total = floor_passes(case, method)
+    sizes = monitor_passes(case, method)
+    if sum(sizes) != total:
+        return None
+    return "same passes", lambda: passes(sizes)
+
+
+def build_rows(case: Case, method: str) -> Callable[[], None]:
+    """Building the floor's rows (scaled, noisy or occluded inputs): work the monitor does
+    inside its call and the floor does before its clock starts."""
+    return lambda: floor_rows(case, method) and None
 
 
 # -- the monitor's way and Captum's defaults -----------------------------------------------
@@ -236,7 +291,13 @@ def captum_call(case: Case, method: str) -> Callable[[], object]:
 class Row:
     case: Case
     method: str
-    times: dict[str, float]
+    samples: dict[str, list[float]]
+    threads: str = ""
+
+    @property
+    def times(self) -> dict[str, float]:
+        """Median seconds per candidate."""
+        return {k: statistics.median(v) for k, v in self.samples.items()}
 
     @property
     def best_floor(self) -> str:
@@ -249,11 +310,18 @@ class Row:
 
     @property
     def monitor_ratio(self) -> float:
-        return self.times["monitor"] / self.floor
+        return paired_ratio(self.samples, "monitor", self.best_floor)
+
+    @property
+    def overhead(self) -> float | None:
+        """Monitor / the floor in the monitor's own passes: what the call adds to its passes."""
+        if "same passes" not in self.samples:
+            return None
+        return paired_ratio(self.samples, "monitor", "same passes")
 
     @property
     def captum_ratio(self) -> float:
-        return self.times["captum"] / self.times["monitor"]
+        return paired_ratio(self.samples, "captum", "monitor")
 
     def misses(self) -> list[str]:
         missed = []
@@ -265,21 +333,38 @@ class Row:
         return missed
 
 
-def measure(case: Case, method: str) -> Row:
-    candidates = {
+def candidates(case: Case, method: str) -> dict[str, Callable[[], object]]:
+    """Every candidate of one method: the floors by chunk, the floor in the monitor's
+    passes, building the rows, the monitor's call and Captum's default call."""
+    same = same_passes_floor(case, method)
+    return {
         **floor_candidates(case, method),
+        **dict([same] if same else []),
+        "build rows": build_rows(case, method),
         "monitor": monitor_call(case, method),
         "captum": captum_call(case, method),
     }
+
+
+def monitor_threads(case: Case) -> str:
+    """The thread count the monitor's calls on ``case.model`` ran at (ThreadTuner's choice)."""
+    choice = ThreadTuner.of(case.model).choice
+    return str(choice or torch.get_num_threads())
+
+
+def measure(case: Case, method: str) -> Row:
     start = time.perf_counter()
-    times = compare(candidates, repeats=case.repeats)
-    row = Row(case, method, times)
+    row = Row(case, method, timed(candidates(case, method), case.repeats), monitor_threads(case))
+    times = row.times
     by_chunk = ", ".join(
         f"{k.split()[1]}: {v * 1e3:.0f}" for k, v in times.items() if k.startswith("floor")
     )
+    same = times.get("same passes")
     print(
-        f"  {method:22s} floor {row.floor * 1e3:8.1f} | monitor {times['monitor'] * 1e3:8.1f} | "
-        f"captum {times['captum'] * 1e3:8.1f} ms   (floor by chunk, ms: {by_chunk}; "
+        f"  {method:22s} floor {row.floor * 1e3:8.1f} | same passes "
+        f"{(same or math.nan) * 1e3:8.1f} | monitor {times['monitor'] * 1e3:8.1f} "
+        f"({row.threads} thr) | captum {times['captum'] * 1e3:8.1f} ms | build rows "
+        f"{times['build rows'] * 1e3:.1f} ms  (floor by chunk, ms: {by_chunk}; "
         f"{time.perf_counter() - start:.0f} s)",
         flush=True,
     )
@@ -288,16 +373,18 @@ def measure(case: Case, method: str) -> Row:
 
 def table(rows: Sequence[Row]) -> str:
     lines = [
-        "| model | method | floor ms (best chunk) | monitor ms | captum default ms | "
-        "monitor / floor | captum / monitor | misses |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | method | floor ms (best chunk) | monitor ms (threads) | captum default ms | "
+        "monitor / floor | monitor / same passes | captum / monitor | misses |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         chunk = r.best_floor.split()[1]
+        overhead = "-" if r.overhead is None else f"{r.overhead:.2f}x"
         lines.append(
             f"| {r.case.name} | {r.method} | {r.floor * 1e3:,.0f} ({chunk}) | "
-            f"{r.times['monitor'] * 1e3:,.0f} | {r.times['captum'] * 1e3:,.0f} | "
-            f"{r.monitor_ratio:.2f}x | {r.captum_ratio:.2f}x | {'; '.join(r.misses()) or '-'} |"
+            f"{r.times['monitor'] * 1e3:,.0f} ({r.threads}) | {r.times['captum'] * 1e3:,.0f} | "
+            f"{r.monitor_ratio:.2f}x | {overhead} | {r.captum_ratio:.2f}x | "
+            f"{'; '.join(r.misses()) or '-'} |"
         )
     return "\n".join(lines)
 

@@ -9,26 +9,46 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["compare", "machine"]
+__all__ = ["compare", "machine", "paired_ratio", "timed"]
 
 
-def compare(
+def timed(
     candidates: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
-) -> dict[str, float]:
-    """Median seconds per candidate, run interleaved (a, b, c, a, b, c, ...) in one process
-    so that machine noise hits all of them alike."""
+) -> dict[str, list[float]]:
+    """Seconds of each repeat per candidate, run interleaved in one process so that machine
+    noise hits all of them alike. Each round starts one candidate later (a, b, c; b, c, a;
+    c, a, b; ...): what a candidate leaves behind (freed memory the allocator gave back,
+    caches) slows the next one, by up to 20% here, and a fixed order would charge it to the
+    same candidate every time."""
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
     samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
+    names = list(candidates)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = candidates[name]
             start = time.perf_counter()
             fn()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def compare(
+    candidates: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median seconds per candidate of :func:`timed`."""
+    samples = timed(candidates, repeats, warmup)
     return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def paired_ratio(samples: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over repeats of ``a / b``, each pair timed in the same round: a load that
+    comes and goes between rounds cancels, unlike in the ratio of the two medians."""
+    return statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True))
 
 
 def machine() -> str:

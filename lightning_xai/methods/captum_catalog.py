@@ -23,6 +23,7 @@ from captum import attr
 from lightning_xai.methods.attention_rollout import AttentionRollout, GradientAttentionRollout
 from lightning_xai.methods.conductance import LayerConductance
 from lightning_xai.methods.grad_cam_pp import GradCamPlusPlus
+from lightning_xai.methods.gradient_shap import GradientShap
 from lightning_xai.methods.registry import MethodSpec, register_method
 
 __all__ = [
@@ -57,7 +58,7 @@ _CAM = {"defaults": {"relu_attributions": True}}
 _ENTRIES: tuple[tuple[type, dict[str, Any]], ...] = (
     # primary attribution
     (attr.IntegratedGradients, _STEPS),
-    (attr.GradientShap, _RANDOM),
+    (GradientShap, {**_RANDOM, **_STEPS}),  # ours: Captum's draws, chunked passes
     (attr.DeepLift, _DEEPLIFT),
     (attr.DeepLiftShap, _DEEPLIFT_SHAP),
     (attr.GuidedGradCam, {**_GUIDED, "needs_spatial": True}),

@@ -15,6 +15,7 @@ from captum._utils.common import (
 from captum.attr import LayerConductance as CaptumLayerConductance
 from captum.attr._utils.approximation_methods import approximation_parameters
 from captum.attr._utils.common import _format_input_baseline, _validate_input
+from captum.log import log_usage
 from torch import Tensor, nn
 
 __all__ = ["LayerConductance"]
@@ -48,6 +49,7 @@ class LayerConductance(CaptumLayerConductance):
 
     _clone_layer = False
 
+    @log_usage()  # Captum's wrapper: NoiseTunnel calls ``attribute.__wrapped__``
     def attribute(
         self,
         inputs: Tensor | Tensors,
@@ -86,15 +88,19 @@ class LayerConductance(CaptumLayerConductance):
                     inputs_t, baselines_t, part, target, extra, attribute_to_layer_input,
                     grad_kwargs or {},
                 )  # fmt: skip
+                # In place: these are layer-sized (points x N x C x H x W), the largest
+                # tensors of the call after the passes' own.
                 steps = [
-                    (g[:-1] * (e[1:] - e[:-1])).sum(0) for e, g in zip(evals, grads, strict=True)
+                    torch.sub(e[1:], e[:-1]).mul_(g[:-1]).sum(0)
+                    for e, g in zip(evals, grads, strict=True)
                 ]
                 if last is not None:  # the difference across the batch boundary
-                    steps = [
-                        s + g * (e[0] - le) for s, e, le, g in zip(steps, evals, *last, strict=True)
-                    ]
+                    for s, e, le, lg in zip(steps, evals, *last, strict=True):
+                        s.addcmul_(lg, e[0] - le)
                 total = (
-                    steps if total is None else [t + s for t, s in zip(total, steps, strict=True)]
+                    steps
+                    if total is None
+                    else [t.add_(s) for t, s in zip(total, steps, strict=True)]
                 )
                 last = tuple(e[-1] for e in evals), tuple(g[-1] for g in grads)
         assert total is not None  # alphas is never empty (_validate_input: n_steps >= 0)

@@ -20,6 +20,7 @@ from lightning_xai.methods.chunking import (
     rows_per_pass,
     with_oom_retry,
 )
+from lightning_xai.methods.gradients import use_summed_gradients
 from lightning_xai.methods.grouping import in_groups, splittable
 from lightning_xai.methods.options import (
     COUNT_OPTIONS,
@@ -153,6 +154,7 @@ class ConfiguredMethod:
             algorithm = self.spec.builder(self._forward, self.layer, **self.init_kwargs)
         else:
             algorithm = self.spec.builder(self._forward, **self.init_kwargs)
+        use_summed_gradients(algorithm)  # one autograd root per pass: the same gradients
         self._algorithm = NoiseTunnel(algorithm) if self.noise_tunnel else algorithm
 
     def check(self, inputs: Tensor | ModelInputs, survey: ModelSurvey) -> list[str]:

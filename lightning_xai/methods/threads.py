@@ -27,10 +27,15 @@ class ThreadTuner:
     one pass with its backward). When a trial is due, the second pass of a call runs at the
     other count (1 or the caller's), the third at the current one, and the other count is
     kept if it was 10% faster per row, for the rest of the call and the calls after. A trial
-    is due on the first call per ``key``, every ``every`` calls, and after a call whose
+    is due on the first call per ``key``, every ``every`` calls, after a call whose
     passes ran ``change`` times slower per row than the last on all threads, or ``change``
-    times faster on one (the machine's load changed).
-    Calls of fewer than four passes use the current choice. The caller's thread count is
+    times faster on one (the machine's load changed), and after a trial that chose one
+    thread by less than 2x (a load that may be passing: a busy core makes all threads 2-9x
+    slower per row, bench/README.md; on one thread the end of such a load would not show,
+    and a stale choice of one thread is up to 2x slower on an idle machine).
+    A key whose last call had fewer than four passes (e.g. GradientShap's two) makes no
+    trial: the trial pass would decide nothing and could be the slow setting under load;
+    it uses the choice its model's other methods made. The caller's thread count is
     restored on exit, also after an error; other threads (the training's, a writer's) are
     not touched: ``torch.set_num_threads`` acts on the calling thread's pool.
 
@@ -56,6 +61,7 @@ class ThreadTuner:
         self._calls: dict[Hashable, int] = {}
         self._per_row: dict[Hashable, float] = {}
         self._due: set[Hashable] = set()
+        self._passes: dict[Hashable, int] = {}
 
     @classmethod
     def of(cls, model: nn.Module) -> ThreadTuner:
@@ -77,6 +83,7 @@ class ThreadTuner:
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         trial = calls % self.every == 0 or key in self._due
+        trial = trial and self._passes.get(key, 4) >= 4  # too few passes to decide anything
         marks: list[tuple[float, int]] = []
 
         def tick(_m: nn.Module, args: Any) -> None:
@@ -93,6 +100,9 @@ class ThreadTuner:
                     torch.set_num_threads(other)
                 self.trials += 1
                 self._due.discard(key)
+                one, many = (theirs, mine) if other == 1 else (mine, theirs)
+                if self.choice == 1 and many < 2 * one:
+                    self._due.add(key)  # one thread won narrowly: a passing load? try again
 
         handle = model.register_forward_pre_hook(tick)
         torch.set_num_threads(current)
@@ -101,6 +111,7 @@ class ThreadTuner:
         finally:
             handle.remove()
             torch.set_num_threads(before)
+        self._passes[key] = len(marks)
         self._remember(key, marks, trial, self.choice or before)
 
     def _remember(

@@ -91,3 +91,103 @@ def test_our_chunk_defaults_never_trigger_captums_batch_size_notice(noise_tunnel
         warnings.simplefilter("error")
         attribution = method.attribute(torch.rand(150, 3), torch.zeros(150, dtype=torch.long))
     assert attribution.shape == (150, 3)
+
+
+GRADIENT_SHAP_OPTIONS: list[dict[str, object]] = [
+    {},
+    {"internal_batch_size": 1},
+    {"internal_batch_size": 7, "stdevs": 0.3},
+    {"internal_batch_size": 4, "n_samples": 3, "stdevs": (0.1, 0.2)},
+    {"internal_batch_size": 6, "stdevs": 0.1, "return_convergence_delta": True},
+]
+
+
+@pytest.mark.parametrize("options", GRADIENT_SHAP_OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+def test_chunked_gradient_shap_equals_captums(options: dict) -> None:
+    """Our GradientShap draws what Captum's draws (NumPy's and torch's RNG, same order) and
+    takes the gradients ``internal_batch_size`` rows at a time: the same attributions,
+    deltas and NumPy RNG state afterwards (two inputs, additional forward args, targets)."""
+    import numpy as np
+    from captum.attr import GradientShap as CaptumGradientShap
+
+    from lightning_xai import get_method
+    from lightning_xai.methods.gradient_shap import GradientShap
+
+    from .test_conductance import _case
+
+    net, inputs, scale, target = _case()
+    baselines = (torch.randn(3, 1, 8, 8), torch.randn(3, 3))
+    common = {"target": target, "additional_forward_args": (scale,)}
+    reference = {k: v for k, v in options.items() if k != "internal_batch_size"}
+    results, after = [], []
+    for method, kwargs in ((CaptumGradientShap(net), reference), (GradientShap(net), options)):
+        torch.manual_seed(1)
+        np.random.seed(1)
+        passes: list[int] = []
+        handle = net.register_forward_pre_hook(lambda _m, a, p=passes: p.append(len(a[0])))
+        results.append(method.attribute(inputs, baselines, **common, **kwargs))
+        handle.remove()
+        after.append(np.random.rand())
+    expected, got = results
+    if options.get("return_convergence_delta"):
+        (got, delta), (expected, expected_delta) = got, expected
+        torch.testing.assert_close(delta, expected_delta, atol=1e-5, rtol=1e-4)
+    for ours, theirs in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert after[0] == after[1]
+    rows = 5 * int(options.get("n_samples", 5))  # type: ignore[call-overload]
+    size = int(options.get("internal_batch_size", rows))  # type: ignore[call-overload]
+    assert max(passes[: -(-rows // size)]) <= size  # the gradient passes, before any delta
+    assert get_method("GradientShap").builder is GradientShap
+    assert get_method("GradientShap").chunk_arg == "internal_batch_size"
+
+
+def test_the_monitor_s_gradient_shap_is_chunked_and_equals_captums_default_call() -> None:
+    """Through ConfiguredMethod (rows per pass from the bytes of a row): passes of at most
+    the chosen rows, in equal passes, and Captum's attributions for the same seeds."""
+    import numpy as np
+    from captum.attr import GradientShap as CaptumGradientShap
+
+    from lightning_xai.methods import ConfiguredMethod
+
+    torch.manual_seed(0)
+    net = TinyConvNet().eval()
+    x, target = torch.randn(16, 1, 8, 8), torch.arange(16) % 10
+    method = ConfiguredMethod("GradientShap", {"n_samples": 4})
+    method.bind(net)
+    method.tuner.choices[tuple(x.shape)] = 24  # 64 rows: three passes of 22, 22, 20
+    passes: list[int] = []
+    handle = net.register_forward_pre_hook(lambda _m, a: passes.append(len(a[0])))
+    torch.manual_seed(5)
+    got = method.attribute(x, target)
+    handle.remove()
+    assert passes == [22, 22, 20]
+    torch.manual_seed(5)
+    np.random.seed(torch.initial_seed() % 2**32)  # what ConfiguredMethod seeds
+    expected = CaptumGradientShap(net).attribute(
+        x, torch.zeros(1, 1, 8, 8), n_samples=4, target=target
+    )
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["IntegratedGradients", "Saliency", "InputXGradient", "DeepLift", "GuidedBackprop"]
+)
+def test_one_autograd_root_per_pass_gives_captums_gradients_to_the_bit(name: str) -> None:
+    """ConfiguredMethod gives Captum's gradient methods ``summed_gradients`` (the gradient of
+    the rows' sum, one root) for ``compute_gradients`` (one root per row): equal results."""
+    from captum import attr as A
+
+    from lightning_xai.methods import ConfiguredMethod
+    from lightning_xai.methods.gradients import summed_gradients
+
+    torch.manual_seed(0)
+    net = TinyConvNet().eval()
+    x, target = torch.randn(6, 1, 8, 8), torch.arange(6)
+    options = {"n_steps": 5, "internal_batch_size": 12} if name == "IntegratedGradients" else {}
+    method = ConfiguredMethod(name, options)
+    method.bind(net)
+    assert method._algorithm.gradient_func is summed_gradients
+    got = method.attribute(x, target)
+    expected = getattr(A, name)(net).attribute(x.clone(), target=target, **options)
+    assert torch.equal(got, expected)

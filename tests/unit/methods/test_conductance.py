@@ -87,3 +87,15 @@ def test_registered_and_missing_target_fails_like_captum() -> None:
     net, inputs, scale, _ = _case()
     with pytest.raises(AssertionError, match="Target not provided"):
         LayerConductance(net, net.side).attribute(inputs, additional_forward_args=(scale,))
+
+
+def test_noise_tunnel_wraps_the_lean_conductance_like_captums() -> None:
+    """NoiseTunnel calls ``attribute.__wrapped__`` (Captum's ``log_usage``)."""
+    net, inputs, scale, target = _case()
+    results = []
+    for algorithm in (A.LayerConductance, LayerConductance):
+        torch.manual_seed(3)
+        tunnel = A.NoiseTunnel(algorithm(net, net.side))
+        kwargs = {"target": target, "additional_forward_args": (scale,), "n_steps": 8}
+        results.append(tunnel.attribute(inputs, nt_samples=3, stdevs=0.1, **kwargs))
+    torch.testing.assert_close(results[1], results[0], atol=1e-5, rtol=1e-4)

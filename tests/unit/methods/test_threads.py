@@ -122,3 +122,48 @@ def test_a_trial_is_due_when_the_load_changes_the_way_that_favours_the_other_cou
     assert "k" not in tuner._due
     tuner._remember("k", marks(0.05), trial=False, threads=1)  # quiet again: try all
     assert "k" in tuner._due
+
+
+def test_a_method_of_few_passes_makes_no_trial_after_its_first_call(two_threads) -> None:
+    """A trial needs four passes to decide; a key whose calls have fewer (GradientShap's
+    two here) runs every pass at the model's choice after its first call."""
+    net = TinyConvNet().eval()
+    x, target = torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    method = ConfiguredMethod("GradientShap", {"internal_batch_size": 10})
+    method.bind(net)
+    seen, handle = _threads_per_pass(net)
+    for _ in range(3):
+        method.attribute(x, target)
+    handle.remove()
+    assert seen == [2, 1, 2, 2, 2, 2]  # the first call's second pass was a trial
+    assert method.threads.trials == 0 and torch.get_num_threads() == 2
+
+
+class _Slower(nn.Module):
+    """A pass sleeps 20 ms on one thread and ``factor`` times that on more (a busy core)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+        self.lin = nn.Linear(2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.02 * (1 if torch.get_num_threads() == 1 else self.factor))
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("factor", [1.6, 4.0])
+def test_one_thread_chosen_narrowly_is_tried_again_at_the_next_call(two_threads, factor) -> None:
+    """One thread 1.6x faster: perhaps a passing load, the next call tries all threads
+    again; 4x faster: a busy core, the next trial waits ``every`` calls."""
+    net = _Slower(factor)
+    method = ConfiguredMethod("IntegratedGradients", {"n_steps": 8, "internal_batch_size": 4})
+    method.bind(net)
+    x, target = torch.randn(4, 2), torch.zeros(4, dtype=torch.long)
+    method.attribute(x, target)  # the first call's trial: one thread wins
+    assert method.threads.choice == 1
+    seen, handle = _threads_per_pass(net)
+    method.attribute(x, target)
+    handle.remove()
+    assert seen[:3] == ([1, 2, 1] if factor < 2 else [1, 1, 1])
+    assert method.threads.choice == 1 and torch.get_num_threads() == 2
