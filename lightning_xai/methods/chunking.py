@@ -19,6 +19,7 @@ __all__ = [
     "ChunkTuner",
     "chunk_keywords",
     "is_out_of_memory",
+    "layer_survey",
     "rows_per_pass",
     "widest_layer_bytes",
     "with_oom_retry",
@@ -29,6 +30,11 @@ _MAX_ROWS = 1024
 # row) its measured best of ~128 rows and keeps large inputs in cache (bench/README.md,
 # "Scaling"): rows per pass shrink as pixels grow, so the cost per row stays linear.
 CHUNK_BYTES = 8 * 2**20
+REFERENCE_INTENSITY = 23.0
+"""FLOPs per byte of layer output of the seed ConvNet (23; SizeFreeNet 25): memory-bound
+models, for which :data:`CHUNK_BYTES` was measured. Models that compute more per byte get
+proportionally larger passes: ResNet-18 (121) ran 13% slower per row at its 32 rows by bytes
+than at 128 (bench/README.md, issue 18)."""
 _OOM_MESSAGES = ("out of memory", "CUDA error: out of memory")
 
 
@@ -66,12 +72,15 @@ class ChunkTuner:
 
     def sized(self, model: nn.Module, inputs: Tensor, run: Callable[[nn.Module], Any]) -> int:
         """Rows per pass for ``inputs [N, ...]`` from the bytes of the model's widest layer
-        output per row (:func:`widest_layer_bytes`, measured once per input shape): at most
-        :data:`CHUNK_BYTES` of it per pass, at least one row, at most 1,024."""
+        output per row and the model's FLOPs per byte of layer output (:func:`layer_survey`,
+        measured once per input shape): at most :data:`CHUNK_BYTES` of the widest layer per
+        pass, times the FLOPs per byte over the seed ConvNet's when higher; at least one
+        row, at most 1,024."""
         key = tuple(inputs.shape)
         if key not in self.choices:
-            per_row = widest_layer_bytes(model, run)
-            self.choices[key] = max(1, min(_MAX_ROWS, CHUNK_BYTES // max(1, per_row)))
+            widest, intensity = layer_survey(model, run)
+            budget = CHUNK_BYTES * max(1.0, intensity / REFERENCE_INTENSITY)
+            self.choices[key] = max(1, min(_MAX_ROWS, int(budget // max(1, widest))))
         return self.choices[key]
 
     def shrink(self, inputs: Tensor) -> int:
@@ -113,13 +122,29 @@ class ChunkTuner:
 def widest_layer_bytes(model: nn.Module, run: Callable[[nn.Module], Any]) -> int:
     """Bytes of the largest tensor a leaf module of ``model`` outputs during ``run(model)``
     (a forward of one row, without grad); 0 if none (e.g. a purely functional model)."""
-    widest = 0
+    return layer_survey(model, run)[0]
 
-    def watch(_m: nn.Module, _args: Any, output: Any) -> None:
-        nonlocal widest
+
+def layer_survey(model: nn.Module, run: Callable[[nn.Module], Any]) -> tuple[int, float]:
+    """``(widest, intensity)`` of ``run(model)`` (a forward of one row, without grad): bytes
+    of the largest tensor a leaf module outputs (0 if none: a purely functional model) and
+    the FLOPs per byte of all leaf outputs (convolutions and linear layers: 2 per
+    multiply-add; any other module: one per output element).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(64, 256), nn.ReLU())
+        >>> layer_survey(net, lambda m: m(torch.randn(1, 64)))
+        (1024, 16.125)
+    """
+    widest, flops, total = 0, 0, 0
+
+    def watch(module: nn.Module, _args: Any, output: Any) -> None:
+        nonlocal widest, flops, total
         first = output[0] if isinstance(output, tuple | list) and output else output
         if isinstance(first, Tensor):
-            widest = max(widest, first.numel() * first.element_size())
+            size = first.numel() * first.element_size()
+            widest, total = max(widest, size), total + size
+            flops += first.numel() * _flops_per_output(module)
 
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     handles = [m.register_forward_hook(watch) for m in leaves]
@@ -129,7 +154,15 @@ def widest_layer_bytes(model: nn.Module, run: Callable[[nn.Module], Any]) -> int
     finally:
         for handle in handles:
             handle.remove()
-    return widest
+    return widest, flops / max(1, total)
+
+
+def _flops_per_output(module: nn.Module) -> int:
+    if isinstance(module, nn.Linear):
+        return 2 * module.in_features
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):  # weight [out, in/groups, *k]
+        return 2 * module.weight[0].numel()
+    return 1
 
 
 def is_out_of_memory(error: BaseException) -> bool:

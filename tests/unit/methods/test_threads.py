@@ -167,3 +167,26 @@ def test_one_thread_chosen_narrowly_is_tried_again_at_the_next_call(two_threads,
     handle.remove()
     assert seen[:3] == ([1, 2, 1] if factor < 2 else [1, 1, 1])
     assert method.threads.choice == 1 and torch.get_num_threads() == 2
+
+
+def test_compute_heavy_models_get_larger_passes_than_their_bytes_alone() -> None:
+    """Rows by bytes, times the FLOPs per byte of layer output over the seed ConvNet's: 64
+    channels of 3x3 convolutions do ~6x its work per byte (ResNet-18: ~5x), so their passes
+    hold ~6x the bytes; a memory-bound model keeps :data:`CHUNK_BYTES`."""
+    from lightning_xai.methods.chunking import REFERENCE_INTENSITY, ChunkTuner, layer_survey
+
+    heavy = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()).eval()
+    x = torch.randn(4, 64, 16, 16)
+    widest, intensity = layer_survey(heavy, lambda m: m(x[:1]))
+    assert widest == 64 * 16 * 16 * 4 and intensity == pytest.approx((2 * 64 * 9 + 1) / 8)
+    rows = ChunkTuner().sized(heavy, x, lambda m: m(x[:1]))
+    assert (
+        rows
+        == int(CHUNK_BYTES * intensity / REFERENCE_INTENSITY // widest)
+        > 5 * (CHUNK_BYTES // widest)
+    )
+    light = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()).eval()
+    small = torch.randn(4, 1, 64, 64)
+    assert ChunkTuner().sized(light, small, lambda m: m(small[:1])) == CHUNK_BYTES // (
+        4 * 64 * 64 * 4
+    )
