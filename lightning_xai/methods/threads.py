@@ -32,7 +32,11 @@ class ThreadTuner:
     times faster on one (the machine's load changed), and after a trial that chose one
     thread by less than 2x (a load that may be passing: a busy core makes all threads 2-9x
     slower per row, bench/README.md; on one thread the end of such a load would not show,
-    and a stale choice of one thread is up to 2x slower on an idle machine).
+    and a stale choice of one thread is up to 2x slower on an idle machine). A trial whose
+    other count was 2x slower or more doubles the calls to the key's next one (up to 8 x
+    ``every``); after such a loss of all threads, no change of load is acted on in between
+    either: under a heavy, fluctuating load each trial pass on all threads cost up to 8
+    passes on one, and one thread's times then vary by more than ``change``.
     A key whose last call had fewer than four passes (e.g. GradientShap's two) makes no
     trial: the trial pass would decide nothing and could be the slow setting under load;
     it uses the choice its model's other methods made. The caller's thread count is
@@ -62,6 +66,9 @@ class ThreadTuner:
         self._per_row: dict[Hashable, float] = {}
         self._due: set[Hashable] = set()
         self._passes: dict[Hashable, int] = {}
+        self._next: dict[Hashable, int] = {}  # the call of a key's next periodic trial
+        self._gap: dict[Hashable, int] = {}  # calls between them, doubled after clear losses
+        self._hold: dict[Hashable, int] = {}  # no trial of the key before this call
 
     @classmethod
     def of(cls, model: nn.Module) -> ThreadTuner:
@@ -82,7 +89,8 @@ class ThreadTuner:
         other = 1 if current != 1 else before
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
-        trial = calls % self.every == 0 or key in self._due
+        trial = calls >= self._next.get(key, 0) or key in self._due
+        trial = trial and calls >= self._hold.get(key, 0)
         trial = trial and self._passes.get(key, 4) >= 4  # too few passes to decide anything
         marks: list[tuple[float, int]] = []
 
@@ -100,9 +108,7 @@ class ThreadTuner:
                     torch.set_num_threads(other)
                 self.trials += 1
                 self._due.discard(key)
-                one, many = (theirs, mine) if other == 1 else (mine, theirs)
-                if self.choice == 1 and many < 2 * one:
-                    self._due.add(key)  # one thread won narrowly: a passing load? try again
+                self._after_trial(key, calls, mine, theirs, other)
 
         handle = model.register_forward_pre_hook(tick)
         torch.set_num_threads(current)
@@ -113,6 +119,24 @@ class ThreadTuner:
             torch.set_num_threads(before)
         self._passes[key] = len(marks)
         self._remember(key, marks, trial, self.choice or before)
+
+    def _after_trial(
+        self, key: Hashable, calls: int, mine: float, theirs: float, other: int
+    ) -> None:
+        """Schedules the key's next trial from this one's per-row times: ``every`` calls on,
+        the next call when one thread won by less than 2x (a passing load?), and when the
+        other count lost by 2x or more, twice the last gap (at most 8 x ``every``); when that
+        count was all threads (a busy machine), no change of load is acted on in between."""
+        gap = self.every
+        if theirs >= 2 * mine:
+            gap = min(2 * self._gap.get(key, self.every // 2), 8 * self.every)
+            if other != 1:
+                self._hold[key] = calls + gap
+        one, many = (theirs, mine) if other == 1 else (mine, theirs)
+        if self.choice == 1 and many < 2 * one:
+            self._due.add(key)
+        self._gap[key] = gap
+        self._next[key] = calls + gap
 
     def _remember(
         self, key: Hashable, marks: list[tuple[float, int]], trial: bool, threads: int

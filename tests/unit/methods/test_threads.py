@@ -190,3 +190,22 @@ def test_compute_heavy_models_get_larger_passes_than_their_bytes_alone() -> None
     assert ChunkTuner().sized(light, small, lambda m: m(small[:1])) == CHUNK_BYTES // (
         4 * 64 * 64 * 4
     )
+
+
+def test_trials_that_all_threads_lose_clearly_come_ever_less_often(two_threads) -> None:
+    """A busy machine (all threads 4x slower), and a change of load seen at every call:
+    the first trial chooses one thread; the next (call 1) runs a pass on all threads, which
+    loses by 2x or more, so the next comes 16 calls later (twice ``every``), then 32, and no
+    change of load starts one in between."""
+    net = _Slower(4.0)
+    method = ConfiguredMethod("IntegratedGradients", {"n_steps": 4, "internal_batch_size": 4})
+    method.bind(net)
+    x, target = torch.randn(4, 2), torch.zeros(4, dtype=torch.long)
+    trials = []
+    for call in range(24):
+        before = method.threads.trials
+        method.threads._due.add("IntegratedGradients")  # as if the load had changed
+        method.attribute(x, target)
+        if method.threads.trials > before:
+            trials.append(call)
+    assert trials == [0, 1, 17] and method.threads.choice == 1
