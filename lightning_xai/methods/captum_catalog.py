@@ -10,8 +10,9 @@ Chunk sizes are normally sized by the bytes of the model's widest layer output p
 fails and say which methods have a knob. They are given in rows (inputs) per forward pass:
 ``internal_batch_size`` counts rows; with a probe of
 N samples ``perturbations_per_eval`` becomes ``max(1, rows // N)`` (Lime and KernelShap explain
-one sample at a time: ``rows``), and NoiseTunnel's ``nt_samples_batch_size``
-``max(1, NOISE_TUNNEL_ROWS // N)`` (at most ``nt_samples``).
+one sample at a time: ``rows``); path methods and NoiseTunnel's ``nt_samples_batch_size`` (at
+:data:`~lightning_xai.methods.chunking.NOISE_TUNNEL_ROWS` by default) batch whole steps or
+samples, in balanced passes (:func:`~lightning_xai.methods.chunking.balanced_units`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from lightning_xai.methods.registry import MethodSpec, register_method
 __all__ = [
     "CAPTUM_METHODS",
     "GRADIENT_ROWS",
-    "NOISE_TUNNEL_ROWS",
     "PERTURBATION_ROWS",
     "TRANSFORMER_METHODS",
 ]
@@ -42,8 +42,6 @@ GRADIENT_ROWS = 128
 """Rows per forward+backward of the path methods (``internal_batch_size``)."""
 PERTURBATION_ROWS = 128
 """Rows per forward of the perturbation family (forward only: no activations kept)."""
-NOISE_TUNNEL_ROWS = 128
-"""Noisy rows per batch of NoiseTunnel (``nt_samples_batch_size`` x N)."""
 
 _DEEPLIFT = {"model_rules": "deeplift"}
 _DEEPLIFT_SHAP = {"model_rules": "deeplift", "min_baselines": 2}

@@ -10,13 +10,14 @@ import torch
 from torch import Tensor, nn
 
 from lightning_xai.inputs import ModelInputs
-from lightning_xai.methods.captum_catalog import NOISE_TUNNEL_ROWS
 from lightning_xai.methods.registry import MethodSpec
 
 _WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
 
 __all__ = [
+    "NOISE_TUNNEL_ROWS",
     "ChunkTuner",
+    "balanced_units",
     "chunk_keywords",
     "is_out_of_memory",
     "layer_survey",
@@ -35,6 +36,9 @@ REFERENCE_INTENSITY = 23.0
 models, for which :data:`CHUNK_BYTES` was measured. Models that compute more per byte get
 proportionally larger passes: ResNet-18 (121) ran 13% slower per row at its 32 rows by bytes
 than at 128 (bench/README.md, issue 18)."""
+NOISE_TUNNEL_ROWS = 128
+"""Noisy rows per batch of NoiseTunnel (``nt_samples_batch_size`` x N) when the bytes of the
+model's layers cannot be measured (bench/README.md)."""
 _OOM_MESSAGES = ("out of memory", "CUDA error: out of memory")
 
 
@@ -217,17 +221,42 @@ def chunk_keywords(
         return {}
     chunks: dict[str, int] = {}
     if noise_tunnel:
-        chunks["nt_samples_batch_size"] = min(kwargs["nt_samples"], max(1, rows // n))
+        chunks["nt_samples_batch_size"] = balanced_units(kwargs["nt_samples"], n, rows)
     if spec.default_chunk is None:  # e.g. LayerFeatureAblation: Captum's 1 only
         pass
     elif spec.chunk_arg == "internal_batch_size":
         # Captum's floor is the rows it is given (NoiseTunnel multiplies them); below it,
-        # Captum warns at every call and uses the floor anyway.
+        # Captum warns at every call and uses the floor anyway. Balanced passes: of whole
+        # steps for Captum's path methods, of any rows for our GradientShap.
         seen = n * kwargs.get("nt_samples_batch_size", chunks.get("nt_samples_batch_size", 1))
+        name, default = spec.sample_rows or ("", None)
+        units = kwargs.get(name, default)
+        if isinstance(units, int):
+            whole = name == "n_steps"
+            rows = (
+                balanced_units(units, seen, rows) * seen
+                if whole
+                else balanced_units(units * seen, 1, rows)
+            )
         chunks["internal_batch_size"] = max(rows, seen)
     elif spec.chunk_arg == "perturbations_per_eval":
         chunks["perturbations_per_eval"] = rows if spec.per_input else max(1, rows // n)
     return {k: v for k, v in chunks.items() if k not in kwargs}
+
+
+def balanced_units(units: int, unit_rows: int, rows: int) -> int:
+    """Units (steps, noise samples) per pass for ``units`` of ``unit_rows`` rows each, in
+    passes of about ``rows`` rows: ``round(total / rows)`` passes (at least one) of equal size
+    but the last. ``ceil`` would add a short pass for a few rows over (e.g. 10 noise samples
+    of 32 rows at 113 rows per pass: 3 + 3 + 3 + 1 samples instead of 4 + 4 + 2), and a
+    short pass costs more per row.
+
+    Example:
+        >>> balanced_units(10, 32, 113), balanced_units(5, 32, 113), balanced_units(50, 32, 113)
+        (4, 5, 4)
+    """
+    passes = max(1, round(units * unit_rows / max(1, rows)))
+    return max(1, -(-units // passes))
 
 
 def rows_per_pass(

@@ -43,6 +43,9 @@ class MethodSpec:
             bench/README.md). ``internal_batch_size`` counts rows; ``perturbations_per_eval``
             counts perturbations of the whole probe, so it becomes ``max(1, rows // N)`` for a
             probe of N samples, except for ``per_input`` methods.
+        sample_rows: the ``attribute`` keyword that counts the rows evaluated per sample
+            (``n_steps`` of the path methods, ``n_samples`` of the sampling ones) and its default:
+            their passes hold whole such units.
         per_input: evaluates one input at a time (Lime, KernelShap): its
             ``perturbations_per_eval`` counts rows.
         window: needs ``sliding_window_shapes`` (Occlusion); the default fits the input.
@@ -70,6 +73,7 @@ class MethodSpec:
     min_baselines: int = 1
     chunk_arg: str | None = None
     default_chunk: int | None = None
+    sample_rows: tuple[str, int] | None = None
     per_input: bool = False
     window: bool = False
     feature_mask: bool = False
@@ -102,6 +106,9 @@ class MethodSpec:
             "output": "layer" if issubclass(algorithm, LayerAttribution) else "input",
             "baselines": baselines,
             "chunk_arg": next((a for a in _CHUNK_ARGS if a in attr), None),
+            "sample_rows": next(
+                ((a, attr[a].default) for a in ("n_steps", "n_samples") if a in attr), None
+            ),
             "window": "sliding_window_shapes" in attr,
             "feature_mask": "feature_mask" in attr,
             "has_delta": "return_convergence_delta" in attr,
