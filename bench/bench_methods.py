@@ -21,7 +21,8 @@ per-round ratios):
 - captum: Captum's class called with its own defaults on the same work (same n_steps,
   n_samples, windows, baselines; no chunking arguments).
 
-Targets (issue 7): monitor / floor <= 1.15; captum / monitor >= 1.0, and >= 1.8 on the ConvNet.
+Targets (issue 18): monitor / floor <= 1.10; captum / monitor >= 1.0 (issue 7 had asked 1.15 and,
+on the ConvNet, 1.8: unreachable where Captum's default is already near the floor, README).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ METHODS = (
 N_STEPS = 50  # Captum's default for IG and LayerConductance; the monitor keeps it
 N_SAMPLES = 5  # GradientShap's default
 NT_SAMPLES, NT_STDEV = 10, 0.2  # the monitor's NoiseTunnel defaults
-MONITOR_TARGET, CAPTUM_TARGET, CAPTUM_TARGET_SEED = 1.15, 1.0, 1.8
+MONITOR_TARGET, CAPTUM_TARGET = 1.10, 1.0
 
 
 @dataclass
@@ -75,7 +76,6 @@ class Case:
     layer: str
     chunks: tuple[int, ...]
     repeats: int
-    seed_model: bool
     whole: bool  # also time the floor as one pass of all rows (Captum's default way)
 
     def window(self) -> tuple[int, ...]:
@@ -89,7 +89,7 @@ def convnet_case(repeats: int) -> Case:
     x = torch.randn(32, 1, 28, 28)
     chunks = (32, 64, 128, 256, 512)
     return Case("seed ConvNet, 32 x 1x28x28", model, x, _predicted(model, x), "cn2", chunks,
-                repeats, seed_model=True, whole=True)  # fmt: skip
+                repeats, whole=True)  # fmt: skip
 
 
 def resnet_case(repeats: int) -> Case:
@@ -104,7 +104,7 @@ def resnet_case(repeats: int) -> Case:
     x = torch.randn(16, 3, 64, 64)
     chunks = (32, 64, 128)  # 256 rows: never more than 1% faster in 3 runs
     return Case("ResNet-18, 16 x 3x64x64", model, x, _predicted(model, x), "layer4", chunks,
-                repeats, seed_model=False, whole=False)  # fmt: skip
+                repeats, whole=False)  # fmt: skip
 
 
 def _predicted(model: nn.Module, x: Tensor) -> Tensor:
@@ -327,9 +327,8 @@ class Row:
         missed = []
         if self.monitor_ratio > MONITOR_TARGET:
             missed.append(f"monitor/floor > {MONITOR_TARGET}")
-        wanted = CAPTUM_TARGET_SEED if self.case.seed_model else CAPTUM_TARGET
-        if self.captum_ratio < wanted:
-            missed.append(f"captum/monitor < {wanted}")
+        if self.captum_ratio < CAPTUM_TARGET:
+            missed.append(f"captum/monitor < {CAPTUM_TARGET}")
         return missed
 
 
