@@ -98,25 +98,25 @@ class ThreadTuner:
             marks.append((time.perf_counter(), _rows(args)))
             passes = len(marks)
             if trial and passes == 2:  # the second pass tries the other count
-                torch.set_num_threads(other)
+                _set_threads(other)
             elif trial and passes == 3:
-                torch.set_num_threads(current)
+                _set_threads(current)
             elif trial and passes == 4:
                 mine, theirs = _per_row(marks, 2), _per_row(marks, 1)
                 if theirs < mine * 0.9:  # a clear gain only: no flapping on noise
                     self.choice = other
-                    torch.set_num_threads(other)
+                    _set_threads(other)
                 self.trials += 1
                 self._due.discard(key)
                 self._after_trial(key, calls, mine, theirs, other)
 
         handle = model.register_forward_pre_hook(tick)
-        torch.set_num_threads(current)
+        _set_threads(current)
         try:
             yield
         finally:
             handle.remove()
-            torch.set_num_threads(before)
+            _set_threads(before)
         self._passes[key] = len(marks)
         self._remember(key, marks, trial, self.choice or before)
 
@@ -158,6 +158,12 @@ class ThreadTuner:
             threads == 1 and now < last / self.change
         ):
             self._due.add(key)
+
+
+def _set_threads(count: int) -> None:
+    """``torch.set_num_threads(count)`` unless that is already the count."""
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def _rows(args: Any) -> int:
