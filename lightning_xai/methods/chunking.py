@@ -231,13 +231,10 @@ def chunk_keywords(
         seen = n * kwargs.get("nt_samples_batch_size", chunks.get("nt_samples_batch_size", 1))
         name, default = spec.sample_rows or ("", None)
         units = kwargs.get(name, default)
-        if isinstance(units, int):
-            whole = name == "n_steps"
-            rows = (
-                balanced_units(units, seen, rows) * seen
-                if whole
-                else balanced_units(units * seen, 1, rows)
-            )
+        if isinstance(units, int) and name == "n_steps":
+            rows = balanced_units(units, seen, rows) * seen
+        elif isinstance(units, int):
+            rows = balanced_units(units * seen, 1, rows)
         chunks["internal_batch_size"] = max(rows, seen)
     elif spec.chunk_arg == "perturbations_per_eval":
         chunks["perturbations_per_eval"] = rows if spec.per_input else max(1, rows // n)

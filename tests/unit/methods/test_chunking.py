@@ -191,3 +191,34 @@ def test_one_autograd_root_per_pass_gives_captums_gradients_to_the_bit(name: str
     got = method.attribute(x, target)
     expected = getattr(A, name)(net).attribute(x.clone(), target=target, **options)
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    [
+        # 50 steps x 32 probes at 113 rows: 12 passes of 4 steps (128 rows) and one of 2,
+        # where ceil's 3 steps per pass made 16 of 96 rows and one of 64.
+        ("IntegratedGradients", {}, [128] * 12 + [64]),
+        # 10 noise samples x 32 probes: 4 + 4 + 2 samples (ceil: 3 + 3 + 3 + 1).
+        ("NoiseTunnel(Saliency)", {}, [128, 128, 64]),
+        # 5 samples x 32 probes = 160 rows: one pass, as Captum's own call (ceil: 80 + 80).
+        ("GradientShap", {}, [160]),
+        # A value the user sets stays a bound on the rows per pass.
+        ("IntegratedGradients", {"internal_batch_size": 96}, [96] * 16 + [64]),
+    ],
+)
+def test_the_monitor_s_passes_are_balanced(name: str, options: dict, expected: list) -> None:
+    """The monitor's rows per pass (113 here) are a size to come near, not a bound: its work
+    is cut into ``round(work / rows)`` passes of whole steps, noise samples or rows."""
+    from lightning_xai.methods import ConfiguredMethod
+
+    net = TinyConvNet().eval()
+    x, target = torch.randn(32, 1, 8, 8), torch.arange(32) % 10
+    method = ConfiguredMethod(name, options)
+    method.bind(net)
+    method.tuner.choices[tuple(x.shape)] = 113
+    passes: list[int] = []
+    handle = net.register_forward_pre_hook(lambda _m, a: passes.append(len(a[0])))
+    method.attribute(x, target)
+    handle.remove()
+    assert passes == expected
