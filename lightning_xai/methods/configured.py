@@ -248,24 +248,26 @@ class ConfiguredMethod:
         if self._reused and model is not None:
             rewrite = per_call_copies(model, self._reused)
 
+        split = splittable(self.spec, self.noise_tunnel)
+
         def run(rows: int | None) -> Any:
             with rewrite:
-                if (
-                    rows is not None
-                    and rows < batch.size
-                    and splittable(self.spec, self.noise_tunnel)
-                ):
+                if rows is not None and rows < batch.size and split:
                     return in_groups(self._attribute, batch, kwargs, rows)
                 return self._attribute(batch, kwargs, rows)
 
         rows = rows_per_pass(
             self.tuner, self.spec, self.noise_tunnel, self._model, batch, kwargs, self._calibrate
         )
-        threads = self.threads
-        with threads.pinned(model, self.key) if threads and model is not None else nullcontext():
+
+        def work() -> Any:
             if rows is None or tuner is None:
                 return run(rows)
             return with_oom_retry(run, rows, lambda: tuner.shrink(first))
+
+        if self.threads is None or model is None:
+            return work()
+        return self.threads.run(model, self.key, work)
 
     def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
         """One Captum call over ``batch`` with ``rows`` rows per pass."""

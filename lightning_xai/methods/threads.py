@@ -1,13 +1,13 @@
-"""Intra-op threads of attribution passes, chosen from what the passes take in this run."""
+"""Intra-op threads of attribution calls, chosen from what the calls take in this run."""
 
 from __future__ import annotations
 
-import statistics
+import threading
 import time
 import weakref
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -15,33 +15,35 @@ from torch import Tensor, nn
 __all__ = ["ThreadTuner"]
 
 _TUNERS: weakref.WeakKeyDictionary[nn.Module, ThreadTuner] = weakref.WeakKeyDictionary()
+_ONE_THREAD = threading.local()  # ``busy`` on the one-thread worker while it runs a call
+_WORKER: ThreadPoolExecutor | None = None
+_WORKER_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 class ThreadTuner:
-    """Runs a model's attribution passes at the thread count that is fastest now.
+    """Runs a model's attribution calls on all of the caller's threads or on one, whichever
+    is faster now, without ever changing the caller's thread settings.
 
     On an idle CPU all of torch's intra-op threads are fastest; when other processes keep the
     cores busy, every parallel region waits for descheduled threads and one thread can be
-    several times faster (bench/README.md, "Speed under load"). Inside :meth:`pinned` each
-    forward pass of the model is timed (a forward pre-hook: the time between two passes is
-    one pass with its backward). When a trial is due, the second pass of a call runs at the
-    other count (1 or the caller's), the third at the current one, and the other count is
-    kept if it was 10% faster per row, for the rest of the call and the calls after. A trial
-    is due on the first call per ``key``, every ``every`` calls, after a call whose
-    passes ran ``change`` times slower per row than the last on all threads, or ``change``
-    times faster on one (the machine's load changed), and after a trial that chose one
-    thread by less than 2x (a load that may be passing: a busy core makes all threads 2-9x
-    slower per row, bench/README.md; on one thread the end of such a load would not show,
-    and a stale choice of one thread is up to 2x slower on an idle machine). A trial whose
-    other count was 2x slower or more doubles the calls to the key's next one (up to 8 x
-    ``every``); after such a loss of all threads, no change of load is acted on in between
-    either: under a heavy, fluctuating load each trial pass on all threads cost up to 8
-    passes on one, and one thread's times then vary by more than ``change``.
-    A key whose last call had fewer than four passes (e.g. GradientShap's two) makes no
-    trial: the trial pass would decide nothing and could be the slow setting under load;
-    it uses the choice its model's other methods made. The caller's thread count is
-    restored on exit, also after an error; other threads (the training's, a writer's) are
-    not touched: ``torch.set_num_threads`` acts on the calling thread's pool.
+    several times faster (bench/README.md, "Speed under load"). A call on all threads runs
+    on the caller's thread as it is; a call on one thread runs on a worker thread of ours set
+    to one intra-op thread (torch then makes no OpenMP region at all) while the caller waits.
+    The caller's own count is never set: ``torch.set_num_threads`` on the training thread,
+    even set back, or a second OpenMP team in the process (a worker on several threads) made
+    every later training step 25-60 % slower here, for the rest of the process: the training
+    team's idle threads stopped spinning (bench/README.md, "Overhead on a realistic fit").
+
+    Each call's seconds per row are measured (wall time over the rows of its forward passes,
+    counted with a forward pre-hook). A trial runs one whole call at the other setting and
+    keeps it if it was 10% faster per row than the key's last call at the current one. A
+    trial is due at a key's second call, then ``every`` calls later; a trial that loses
+    doubles that gap (up to 8 x ``every``). A trial is also due after a call that ran
+    ``change`` times slower per row than the last on all threads, or ``change`` times faster
+    on one (the load changed), and after a trial that chose one thread by less than 2x (a
+    load that may be passing). After all threads lost a trial by 2x or more (a busy machine),
+    no change of load starts one before the next periodic trial.
 
     Args:
         every: calls between trials when nothing changed.
@@ -51,8 +53,7 @@ class ThreadTuner:
         >>> net = nn.Linear(4, 2)
         >>> tuner = ThreadTuner.of(net)
         >>> before = torch.get_num_threads()
-        >>> with tuner.pinned(net, key="ig"):
-        ...     _ = [net(torch.randn(8, 4)) for _ in range(5)]
+        >>> out = [tuner.run(net, "ig", lambda: net(torch.randn(8, 4))) for _ in range(3)]
         >>> torch.get_num_threads() == before
         True
     """
@@ -60,14 +61,13 @@ class ThreadTuner:
     def __init__(self, every: int = 8, change: float = 1.3) -> None:
         self.every = every
         self.change = change
-        self.choice: int | None = None
+        self.choice: int | None = None  # 1, or None: the caller's threads
         self.trials = 0
         self._calls: dict[Hashable, int] = {}
-        self._per_row: dict[Hashable, float] = {}
+        self._per_row: dict[tuple[Hashable, bool], float] = {}  # (key, on one thread)
         self._due: set[Hashable] = set()
-        self._passes: dict[Hashable, int] = {}
         self._next: dict[Hashable, int] = {}  # the call of a key's next periodic trial
-        self._gap: dict[Hashable, int] = {}  # calls between them, doubled after clear losses
+        self._gap: dict[Hashable, int] = {}  # calls between them, doubled after losses
         self._hold: dict[Hashable, int] = {}  # no trial of the key before this call
 
     @classmethod
@@ -77,100 +77,97 @@ class ThreadTuner:
             _TUNERS[model] = cls()
         return _TUNERS[model]
 
-    @contextmanager
-    def pinned(self, model: nn.Module, key: Hashable) -> Iterator[None]:
-        """Within: ``model``'s passes at the chosen thread count (CPU only); restored after."""
-        before = torch.get_num_threads()
+    def run(self, model: nn.Module, key: Hashable, work: Callable[[], T]) -> T:
+        """``work()`` (one method's call on ``model``) on all of the caller's threads or on
+        one, timed; inline on an accelerator, with one thread, or when already on one."""
         param = next(model.parameters(), None)
-        if before <= 1 or (param is not None and param.device.type != "cpu"):
-            yield
-            return
-        current = self.choice or before
-        other = 1 if current != 1 else before
+        if (
+            torch.get_num_threads() <= 1
+            or getattr(_ONE_THREAD, "busy", False)
+            or (param is not None and param.device.type != "cpu")
+        ):
+            return work()
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
-        trial = calls >= self._next.get(key, 0) or key in self._due
+        current = self.choice == 1
+        trial = calls >= self._next.get(key, 1) or (calls > 0 and key in self._due)
         trial = trial and calls >= self._hold.get(key, 0)
-        trial = trial and self._passes.get(key, 4) >= 4  # too few passes to decide anything
-        marks: list[tuple[float, int]] = []
-
-        def tick(_m: nn.Module, args: Any) -> None:
-            marks.append((time.perf_counter(), _rows(args)))
-            passes = len(marks)
-            if trial and passes == 2:  # the second pass tries the other count
-                _set_threads(other)
-            elif trial and passes == 3:
-                _set_threads(current)
-            elif trial and passes == 4:
-                mine, theirs = _per_row(marks, 2), _per_row(marks, 1)
-                if theirs < mine * 0.9:  # a clear gain only: no flapping on noise
-                    self.choice = other
-                    _set_threads(other)
-                self.trials += 1
-                self._due.discard(key)
-                self._after_trial(key, calls, mine, theirs, other)
-
-        handle = model.register_forward_pre_hook(tick)
-        _set_threads(current)
+        one = current != trial  # a trial runs at the other setting
+        rows: list[int] = []
+        handle = model.register_forward_pre_hook(lambda _m, args: rows.append(_rows(args)))
+        start = time.perf_counter()
         try:
-            yield
+            result = _on_one_thread(work) if one else work()
         finally:
             handle.remove()
-            _set_threads(before)
-        self._passes[key] = len(marks)
-        self._remember(key, marks, trial, self.choice or before)
+        per_row = (time.perf_counter() - start) / max(1, sum(rows))
+        if trial:
+            self._after_trial(key, calls, per_row, one)
+        else:
+            self._remember(key, per_row, one)
+        return result
 
-    def _after_trial(
-        self, key: Hashable, calls: int, mine: float, theirs: float, other: int
-    ) -> None:
-        """Schedules the key's next trial from this one's per-row times: ``every`` calls on,
-        the next call when one thread won by less than 2x (a passing load?), and when the
-        other count lost by 2x or more, twice the last gap (at most 8 x ``every``); when that
-        count was all threads (a busy machine), no change of load is acted on in between."""
-        gap = self.every
-        if theirs >= 2 * mine:
-            gap = min(2 * self._gap.get(key, self.every // 2), 8 * self.every)
-            if other != 1:
-                self._hold[key] = calls + gap
-        one, many = (theirs, mine) if other == 1 else (mine, theirs)
-        if self.choice == 1 and many < 2 * one:
+    def _after_trial(self, key: Hashable, calls: int, theirs: float, one: bool) -> None:
+        """Keeps the trial's setting if it was 10% faster per row than the key's last call
+        at the current one, and schedules the next trial: ``every`` calls on after a win,
+        twice the last gap after a loss (at most 8 x ``every``), the next call after one
+        thread won by less than 2x; after all threads lost by 2x or more, no change of load
+        starts one in between."""
+        self.trials += 1
+        self._due.discard(key)
+        mine = self._per_row.get((key, not one), theirs)
+        won = theirs < mine * 0.9
+        if won:
+            self.choice = 1 if one else None
+        gap = self.every if won else min(2 * self._gap.get(key, self.every // 2), 8 * self.every)
+        if not won and not one and theirs >= 2 * mine:
+            self._hold[key] = calls + gap
+        single, many = (theirs, mine) if one else (mine, theirs)
+        if self.choice == 1 and many < 2 * single:
             self._due.add(key)
         self._gap[key] = gap
         self._next[key] = calls + gap
+        self._per_row[(key, one)] = theirs
 
-    def _remember(
-        self, key: Hashable, marks: list[tuple[float, int]], trial: bool, threads: int
-    ) -> None:
-        """Per-row time of this call's steady passes (not the first, not a trial's). The next
-        call tries again when the passes got ``change`` times slower on all threads (the
-        machine got busy) or ``change`` times faster on one (it got quiet); a trial the other
-        way would cost most when it is least likely to win."""
-        marks = [*marks, (time.perf_counter(), 0)]
-        steady = range(4 if trial else 1, len(marks) - 1)
-        if not steady:
-            return
-        now = statistics.median(_per_row(marks, i) for i in steady)
-        last = self._per_row.get(key)
-        self._per_row[key] = now
-        if last is None:
-            return
-        if (threads > 1 and now > last * self.change) or (
-            threads == 1 and now < last / self.change
+    def _remember(self, key: Hashable, now: float, one: bool) -> None:
+        """Keeps this call's per-row time; the next call tries again when it was ``change``
+        times slower than the last on all threads (the machine got busy) or ``change`` times
+        faster on one (it got quiet); a trial the other way would cost most when it is least
+        likely to win."""
+        last = self._per_row.get((key, one))
+        self._per_row[(key, one)] = now
+        if last is not None and (
+            (not one and now > last * self.change) or (one and now < last / self.change)
         ):
             self._due.add(key)
 
 
-def _set_threads(count: int) -> None:
-    """``torch.set_num_threads(count)`` unless that is already the count."""
-    if torch.get_num_threads() != count:
-        torch.set_num_threads(count)
+def _on_one_thread(work: Callable[[], T]) -> T:
+    """``work()`` on the one-thread worker, with the caller's grad mode; the caller waits."""
+    grad = torch.is_grad_enabled()
+
+    def job() -> T:
+        _ONE_THREAD.busy = True
+        try:
+            if torch.get_num_threads() != 1:
+                torch.set_num_threads(1)  # this thread's count only
+            with torch.set_grad_enabled(grad):
+                return work()
+        finally:
+            _ONE_THREAD.busy = False
+
+    return _worker().submit(job).result()
+
+
+def _worker() -> ThreadPoolExecutor:
+    """The one thread that runs one-thread calls (started on first use)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = ThreadPoolExecutor(1, thread_name_prefix="lightning_xai-one-thread")
+        return _WORKER
 
 
 def _rows(args: Any) -> int:
     first = next((a for a in args if isinstance(a, Tensor)), None)
     return int(first.shape[0]) if first is not None and first.ndim else 1
-
-
-def _per_row(marks: list[tuple[float, int]], i: int) -> float:
-    """Seconds per row of pass ``i`` (its start to the next pass's start)."""
-    return (marks[i + 1][0] - marks[i][0]) / max(1, marks[i][1])
