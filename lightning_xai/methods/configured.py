@@ -267,7 +267,7 @@ class ConfiguredMethod:
 
         if self.threads is None or model is None:
             return work()
-        return self.threads.run(model, self.key, work)
+        return self.threads.run(model, (self.key, tuple(first.shape)), work)
 
     def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
         """One Captum call over ``batch`` with ``rows`` rows per pass."""

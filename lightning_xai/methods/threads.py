@@ -36,9 +36,11 @@ class ThreadTuner:
     team's idle threads stopped spinning (bench/README.md, "Overhead on a realistic fit").
 
     Each call's seconds per row are measured (wall time over the rows of its forward passes,
-    counted with a forward pre-hook). A trial runs one whole call at the other setting and
-    keeps it if it was 10% faster per row than the key's last call at the current one. A
-    trial is due at a key's second call, then ``every`` calls later; a trial that loses
+    counted with a forward pre-hook), per key (a method and its input shape: rows of other
+    sizes cost other times). A key starts at the setting the model's last trial chose. A
+    trial runs one whole call at the other setting and keeps it for the key if it was 10%
+    faster per row than the key's last call at the current one. A trial is due at a key's
+    second call, then ``every`` calls later; a trial that loses
     doubles that gap (up to 8 x ``every``). A trial is also due after a call that ran
     ``change`` times slower per row than the last on all threads, or ``change`` times faster
     on one (the load changed), and after a trial that chose one thread by less than 2x (a
@@ -61,7 +63,7 @@ class ThreadTuner:
     def __init__(self, every: int = 8, change: float = 1.3) -> None:
         self.every = every
         self.change = change
-        self.choice: int | None = None  # 1, or None: the caller's threads
+        self.choice: int | None = None  # the last trial's winner: 1, or None (all threads)
         self.trials = 0
         self._calls: dict[Hashable, int] = {}
         self._per_row: dict[tuple[Hashable, bool], float] = {}  # (key, on one thread)
@@ -69,6 +71,7 @@ class ThreadTuner:
         self._next: dict[Hashable, int] = {}  # the call of a key's next periodic trial
         self._gap: dict[Hashable, int] = {}  # calls between them, doubled after losses
         self._hold: dict[Hashable, int] = {}  # no trial of the key before this call
+        self._one: dict[Hashable, bool] = {}  # each key's setting: on one thread or not
 
     @classmethod
     def of(cls, model: nn.Module) -> ThreadTuner:
@@ -89,7 +92,7 @@ class ThreadTuner:
             return work()
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
-        current = self.choice == 1
+        current = self._one.setdefault(key, self.choice == 1)  # at first: the model's last
         trial = calls >= self._next.get(key, 1) or (calls > 0 and key in self._due)
         trial = trial and calls >= self._hold.get(key, 0)
         one = current != trial  # a trial runs at the other setting
@@ -118,12 +121,13 @@ class ThreadTuner:
         mine = self._per_row.get((key, not one), theirs)
         won = theirs < mine * 0.9
         if won:
+            self._one[key] = one
             self.choice = 1 if one else None
         gap = self.every if won else min(2 * self._gap.get(key, self.every // 2), 8 * self.every)
         if not won and not one and theirs >= 2 * mine:
             self._hold[key] = calls + gap
         single, many = (theirs, mine) if one else (mine, theirs)
-        if self.choice == 1 and many < 2 * single:
+        if self._one[key] and many < 2 * single:
             self._due.add(key)
         self._gap[key] = gap
         self._next[key] = calls + gap

@@ -202,7 +202,7 @@ def test_trials_that_all_threads_lose_clearly_come_ever_less_often(two_threads) 
     trials = []
     for call in range(24):
         before = method.threads.trials
-        method.threads._due.add("IntegratedGradients")  # as if the load had changed
+        method.threads._due.add(("IntegratedGradients", (4, 2)))  # as if the load changed
         method.attribute(x, target)
         if method.threads.trials > before:
             trials.append(call)
