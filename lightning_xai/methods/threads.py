@@ -40,8 +40,8 @@ class ThreadTuner:
     sizes cost other times). A key starts at the setting the model's last trial chose. A
     trial runs one whole call at the other setting and keeps it for the key if it was 10%
     faster per row than the key's last call at the current one. A trial is due at a key's
-    second call, then ``every`` calls later; a trial that loses
-    doubles that gap (up to 8 x ``every``). A trial is also due after a call that ran
+    second call, then ``every`` calls later; a trial that loses doubles that gap (up to
+    8 x ``every``). A trial is also due after a call that ran
     ``change`` times slower per row than the last on all threads, or ``change`` times faster
     on one (the load changed), and after a trial that chose one thread by less than 2x (a
     load that may be passing). After all threads lost a trial by 2x or more (a busy machine),

@@ -207,3 +207,18 @@ def test_trials_that_all_threads_lose_clearly_come_ever_less_often(two_threads) 
         if method.threads.trials > before:
             trials.append(call)
     assert trials == [1, 2, 18] and method.threads.choice == 1
+
+
+def test_each_input_shape_has_its_own_trials(two_threads) -> None:
+    """Rows of another size cost another time per row: a new shape is a new key, whose
+    first call is not a trial (it would compare with the other shape's time), its second is."""
+    net = TinyConvNet().eval()
+    method = ConfiguredMethod("Saliency")
+    method.bind(net)
+    small, large = torch.randn(4, 1, 8, 8), torch.randn(6, 1, 8, 8)
+    trials = []
+    for x in (small, large, small, large):
+        before = method.threads.trials
+        method.attribute(x, torch.zeros(len(x), dtype=torch.long))
+        trials.append(method.threads.trials - before)
+    assert trials == [0, 0, 1, 1]
