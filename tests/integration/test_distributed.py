@@ -131,8 +131,9 @@ def test_ddp_resume_restores_the_same_probe_on_every_rank(ddp_fits: Path) -> Non
 def test_ddp_ranks_follow_rank_zeros_budget_plan(ddp_fits: Path) -> None:
     root = ddp_fits / "budget"
     zero, one = _plans(root)
-    # Rank one's own budget would never reduce anything; it follows rank zero's plan.
-    assert zero["max_seconds"] == 0.05 and one["max_seconds"] == 1e6
+    # Rank one's own budget would never reduce anything; it follows rank zero's plan (rank
+    # zero's budget is a quarter of its last run's cost, so every later plan is reduced).
+    assert zero["max_seconds"] < 1 and one["max_seconds"] == 1e6
     assert one["runs"] == zero["runs"]  # same knobs, probes and gathered result, every run
     first, *later = zero["runs"]
     assert first["probes"] == 8 and not first["overrides"]  # run 1: full size, measured

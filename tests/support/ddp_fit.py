@@ -8,9 +8,11 @@ each rank writes what it holds under ROOT/<scenario>/, for the test to compare a
 - ``resume``: fit one epoch and save a checkpoint; then a fresh monitor resumes from it on a
   different validation set (one whose own probe would be other samples). Each rank saves
   its probe before and after (``probe_{before,after}_rank<r>.pt``).
-- ``budget``: ``max_seconds`` far below the full run on rank zero, effectively none on rank
-  one, as if the ranks had measured very different times; rank one must still follow rank
-  zero's reduced plan. Each rank saves the plan it followed at every run.
+- ``budget``: on rank zero, ``max_seconds`` a quarter of what the methods cost in the run
+  before (set again after every run, so the next plan is reduced on a machine of any speed,
+  and never skipped: the floors cost under an eighth); effectively none on rank one, as if
+  the ranks had measured very different times. Rank one must still follow rank zero's reduced
+  plan. Each rank saves the plan it followed at every run.
 - ``skip``: a budget below the floors on rank zero: runs are skipped and re-measured, on
   both ranks alike.
 - ``multi``: ``trainer.validate`` of a multi-input model with an additional forward arg; the
@@ -88,6 +90,19 @@ class PlanRecorder(pl.Callback):
         (self.root / f"plans_rank{trainer.global_rank}.json").write_text(json.dumps(out))
 
 
+class QuarterBudget(pl.Callback):
+    """On rank zero, after each run, sets ``max_seconds`` to a quarter of the full-size cost
+    just measured: the next plan must reduce (the full run costs 4x the budget) and fits
+    without a skip (the floors, 4 of 256 steps on 1 of 8 probes, cost under an eighth)."""
+
+    def __init__(self, monitor: AttributionMonitor) -> None:
+        self.monitor = monitor
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.global_rank == 0:
+            self.monitor.budget.max_seconds = sum(self.monitor.budget.costs.values()) / 4
+
+
 def resume(root: Path) -> None:
     def monitor() -> AttributionMonitor:
         return AttributionMonitor(methods={"Saliency": None}, num_probes=5)
@@ -104,11 +119,17 @@ def resume(root: Path) -> None:
     trainer.fit(LitClassifier(), datamodule=DigitsData(n_train=352), ckpt_path=root / "epoch1.ckpt")
 
 
-def budget(root: Path, max_seconds: float, methods: dict, probes: int, epochs: int) -> None:
+def budget(root: Path, max_seconds: float | None, methods: dict, probes: int, epochs: int) -> None:
+    """``max_seconds`` on rank zero (``None``: a quarter of the last run, :class:`QuarterBudget`),
+    1e6 on rank one."""
+    own = 1e6 if max_seconds is None else max_seconds
     monitor = AttributionMonitor(
-        methods=methods, num_probes=probes, max_seconds=max_seconds if _rank() == 0 else 1e6
+        methods=methods, num_probes=probes, max_seconds=own if _rank() == 0 else 1e6
     )
-    trainer = make_trainer(root, [monitor, PlanRecorder(monitor, root)], max_epochs=epochs, **FIT)
+    callbacks = [monitor, PlanRecorder(monitor, root)]
+    if max_seconds is None:
+        callbacks.append(QuarterBudget(monitor))
+    trainer = make_trainer(root, callbacks, max_epochs=epochs, **FIT)
     trainer.fit(LitClassifier(), datamodule=DigitsData())
 
 
@@ -131,6 +152,6 @@ if __name__ == "__main__":
         (root / name).mkdir(parents=True, exist_ok=True)
     pl.seed_everything(0, verbose=False)
     resume(root / "resume")
-    budget(root / "budget", 0.05, BUDGET_METHODS, probes=8, epochs=3)
+    budget(root / "budget", None, BUDGET_METHODS, probes=8, epochs=3)
     budget(root / "skip", 1e-9, {"IntegratedGradients": {"n_steps": 16}}, probes=8, epochs=4)
     multi(root / "multi")
