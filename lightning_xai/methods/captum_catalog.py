@@ -8,11 +8,12 @@ Chunk sizes are normally sized by the bytes of the model's widest layer output p
 (:meth:`~lightning_xai.methods.chunking.ChunkTuner.sized`); the rows below, measured on a
 2-core CPU (bench/README.md, "Method chunk sizes"), are the fallback when that measurement
 fails and say which methods have a knob. They are given in rows (inputs) per forward pass:
-``internal_batch_size`` counts rows; with a probe of
-N samples ``perturbations_per_eval`` becomes ``max(1, rows // N)`` (Lime and KernelShap explain
-one sample at a time: ``rows``); path methods and NoiseTunnel's ``nt_samples_batch_size`` (at
-:data:`~lightning_xai.methods.chunking.NOISE_TUNNEL_ROWS` by default) batch whole steps or
-samples, in balanced passes (:func:`~lightning_xai.methods.chunking.balanced_units`).
+``internal_batch_size`` counts rows; path methods, NoiseTunnel's ``nt_samples_batch_size``
+(at :data:`~lightning_xai.methods.chunking.NOISE_TUNNEL_ROWS` by default) and
+``perturbations_per_eval`` batch whole steps, samples or perturbations (windows, features)
+of a probe of N samples, in balanced passes
+(:func:`~lightning_xai.methods.chunking.balanced_units`); Lime and KernelShap explain one
+sample at a time: ``rows``.
 """
 
 from __future__ import annotations

@@ -214,9 +214,11 @@ def chunk_keywords(
     rows: int | None,
     n: int,
     kwargs: Mapping[str, Any],
+    perturbations: int | None = None,
 ) -> dict[str, int]:
     """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where the
-    call's ``kwargs`` set none."""
+    call's ``kwargs`` set none; ``perturbations`` per sample (Occlusion's windows, features),
+    when known, are spread over balanced passes."""
     if rows is None:
         return {}
     chunks: dict[str, int] = {}
@@ -237,7 +239,12 @@ def chunk_keywords(
             rows = balanced_units(units * seen, 1, rows)
         chunks["internal_batch_size"] = max(rows, seen)
     elif spec.chunk_arg == "perturbations_per_eval":
-        chunks["perturbations_per_eval"] = rows if spec.per_input else max(1, rows // n)
+        if spec.per_input:
+            chunks["perturbations_per_eval"] = rows
+        elif perturbations:
+            chunks["perturbations_per_eval"] = balanced_units(perturbations, n, rows)
+        else:
+            chunks["perturbations_per_eval"] = max(1, rows // n)
     return {k: v for k, v in chunks.items() if k not in kwargs}
 
 

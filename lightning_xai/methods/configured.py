@@ -35,11 +35,15 @@ from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 from lightning_xai.methods.results import Attribution, Inputs, NeuronSelector, Target, on_input_grid
 from lightning_xai.methods.threads import ThreadTuner
-from lightning_xai.methods.windows import default_window, feature_masks, per_input
+from lightning_xai.methods.windows import (
+    default_window,
+    feature_masks,
+    per_input,
+    perturbation_count,
+)
 from lightning_xai.validators import check_count, named_errors
 
 __all__ = ["ConfiguredMethod"]
-
 
 
 class ConfiguredMethod:
@@ -86,8 +90,7 @@ class ConfiguredMethod:
             self.spec: MethodSpec = get_method(name)
         except ValueError as err:
             raise ValueError(
-                f"`methods` entry {key!r}: {err} Wrap any of them as "
-                "'NoiseTunnel(<name>)'."
+                f"`methods` entry {key!r}: {err} Wrap any of them as 'NoiseTunnel(<name>)'."
             ) from None
         self.key = key
         self.tag = snake_case(key)
@@ -271,7 +274,12 @@ class ConfiguredMethod:
 
     def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
         """One Captum call over ``batch`` with ``rows`` rows per pass."""
-        chunks = chunk_keywords(self.spec, self.noise_tunnel, rows, batch.size, kwargs)
+        count = (
+            perturbation_count(kwargs, batch)
+            if self.spec.chunk_arg == "perturbations_per_eval"
+            else None
+        )
+        chunks = chunk_keywords(self.spec, self.noise_tunnel, rows, batch.size, kwargs, count)
         return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
 
     def attribute_with_delta(self, inputs: Tensor, target: Target) -> tuple[Attribution, Tensor]:
@@ -282,9 +290,7 @@ class ConfiguredMethod:
             average draws (GradientShap, NoiseTunnel).
         """
         if not self.spec.has_delta:
-            raise ValueError(
-                f"method {self.key!r} ({self.spec.name}) has no convergence delta."
-            )
+            raise ValueError(f"method {self.key!r} ({self.spec.name}) has no convergence delta.")
         return self.attribute(inputs, target, return_convergence_delta=True)
 
     @overload

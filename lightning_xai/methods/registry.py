@@ -41,8 +41,8 @@ class MethodSpec:
         chunk_arg: the keyword that bounds the work per forward pass, if any.
         default_chunk: rows (inputs) per forward pass by default, chosen by measurement (see
             bench/README.md). ``internal_batch_size`` counts rows; ``perturbations_per_eval``
-            counts perturbations of the whole probe, so it becomes ``max(1, rows // N)`` for a
-            probe of N samples, except for ``per_input`` methods.
+            counts perturbations of the whole probe (N rows each), balanced over the
+            perturbations of the call, except for ``per_input`` methods.
         sample_rows: the ``attribute`` keyword that counts the rows evaluated per sample
             (``n_steps`` of the path methods, ``n_samples`` of the sampling ones) and its default:
             their passes hold whole such units.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -10,7 +11,14 @@ from torch import Tensor
 
 from lightning_xai.inputs import ModelInputs
 
-__all__ = ["PATCHES_PER_SIDE", "default_window", "feature_masks", "patch_mask", "per_input"]
+__all__ = [
+    "PATCHES_PER_SIDE",
+    "default_window",
+    "feature_masks",
+    "patch_mask",
+    "per_input",
+    "perturbation_count",
+]
 
 PATCHES_PER_SIDE = 7
 """Images are split into this many windows (Occlusion) or patches (feature masks) a side."""
@@ -56,3 +64,33 @@ def patch_mask(shape: torch.Size, device: torch.device) -> Tensor:
     rows = torch.arange(height, device=device) * PATCHES_PER_SIDE // height
     cols = torch.arange(width, device=device) * PATCHES_PER_SIDE // width
     return (rows[:, None] * PATCHES_PER_SIDE + cols[None, :])[None, None]
+
+
+def perturbation_count(kwargs: Mapping[str, Any], batch: ModelInputs) -> int | None:
+    """Perturbations of one sample in a perturbation method's call with ``kwargs``: Occlusion's
+    windows (``ceil((side - window) / stride) + 1`` a dimension, as Captum places them) or the
+    features of a ``feature_mask`` (ids ``0..k-1``; every element without one). ``None`` for
+    several attributed inputs or a window that is not a tuple of ints.
+
+    Example:
+        >>> batch = ModelInputs.of(torch.zeros(2, 1, 28, 28))
+        >>> perturbation_count({"sliding_window_shapes": (1, 4, 4), "strides": (1, 4, 4)}, batch)
+        49
+        >>> perturbation_count({"feature_mask": patch_mask(batch.first.shape, "cpu")}, batch)
+        49
+    """
+    if batch.multi:
+        return None
+    shape = tuple(batch.first.shape[1:])
+    window = kwargs.get("sliding_window_shapes")
+    if window is None:
+        mask = kwargs.get("feature_mask")
+        return int(mask.max()) + 1 if isinstance(mask, Tensor) else math.prod(shape)
+    strides = kwargs.get("strides", 1)
+    strides = strides if isinstance(strides, tuple) else (strides,) * len(shape)
+    sizes = (*window, *strides)
+    if len(window) != len(shape) or len(strides) != len(shape):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+        return None
+    return math.prod(-(-(s - w) // t) + 1 for s, w, t in zip(shape, window, strides, strict=True))

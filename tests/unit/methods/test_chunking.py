@@ -205,11 +205,17 @@ def test_one_autograd_root_per_pass_gives_captums_gradients_to_the_bit(name: str
         ("GradientShap", {}, [160]),
         # A value the user sets stays a bound on the rows per pass.
         ("IntegratedGradients", {"internal_batch_size": 96}, [96] * 16 + [64]),
+        # Captum's unperturbed pass, then 16 windows (2x2 on 8x8) x 32 probes: 4 passes of 4
+        # windows (rows // N: 5 of 3 windows and one of 1).
+        ("Occlusion", {}, [32] + [128] * 4),
+        # 49 patches: 13 passes of 4 (rows // N: 16 of 3 and one of 1).
+        ("FeatureAblation", {}, [32] + [128] * 12 + [32]),
     ],
 )
 def test_the_monitor_s_passes_are_balanced(name: str, options: dict, expected: list) -> None:
     """The monitor's rows per pass (113 here) are a size to come near, not a bound: its work
-    is cut into ``round(work / rows)`` passes of whole steps, noise samples or rows."""
+    is cut into ``round(work / rows)`` passes of whole steps, noise samples, windows, features
+    or rows."""
     from lightning_xai.methods import ConfiguredMethod
 
     net = TinyConvNet().eval()
