@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lightning_xai.inputs import ModelInputs
 from lightning_xai.methods.registry import MethodSpec
+from lightning_xai.methods.windows import perturbation_count
 
 _WORK_PER_SAMPLE = 64  # rows per probe sample assumed when calibrating a perturbation method
 
@@ -212,15 +213,14 @@ def chunk_keywords(
     spec: MethodSpec,
     noise_tunnel: Mapping[str, Any],
     rows: int | None,
-    n: int,
+    batch: ModelInputs,
     kwargs: Mapping[str, Any],
-    perturbations: int | None = None,
 ) -> dict[str, int]:
-    """The chunking keywords for ``rows`` rows per pass over ``n`` probe samples, where the
-    call's ``kwargs`` set none; ``perturbations`` per sample (Occlusion's windows, features),
-    when known, are spread over balanced passes."""
+    """The chunking keywords for ``rows`` rows per pass over the probe ``batch`` of N
+    samples, where the call's ``kwargs`` set none."""
     if rows is None:
         return {}
+    n = batch.size
     chunks: dict[str, int] = {}
     if noise_tunnel:
         chunks["nt_samples_batch_size"] = balanced_units(kwargs["nt_samples"], n, rows)
@@ -241,7 +241,7 @@ def chunk_keywords(
     elif spec.chunk_arg == "perturbations_per_eval":
         if spec.per_input:
             chunks["perturbations_per_eval"] = rows
-        elif perturbations:
+        elif perturbations := perturbation_count(kwargs, batch):  # windows, features
             chunks["perturbations_per_eval"] = balanced_units(perturbations, n, rows)
         else:
             chunks["perturbations_per_eval"] = max(1, rows // n)

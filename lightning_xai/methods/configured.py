@@ -35,12 +35,7 @@ from lightning_xai.methods.quirks import ModelSurvey, per_call_copies
 from lightning_xai.methods.registry import MethodSpec, get_method, snake_case
 from lightning_xai.methods.results import Attribution, Inputs, NeuronSelector, Target, on_input_grid
 from lightning_xai.methods.threads import ThreadTuner
-from lightning_xai.methods.windows import (
-    default_window,
-    feature_masks,
-    per_input,
-    perturbation_count,
-)
+from lightning_xai.methods.windows import default_window, feature_masks, per_input
 from lightning_xai.validators import check_count, named_errors
 
 __all__ = ["ConfiguredMethod"]
@@ -274,12 +269,7 @@ class ConfiguredMethod:
 
     def _attribute(self, batch: ModelInputs, kwargs: dict[str, Any], rows: int | None) -> Any:
         """One Captum call over ``batch`` with ``rows`` rows per pass."""
-        count = (
-            perturbation_count(kwargs, batch)
-            if self.spec.chunk_arg == "perturbations_per_eval"
-            else None
-        )
-        chunks = chunk_keywords(self.spec, self.noise_tunnel, rows, batch.size, kwargs, count)
+        chunks = chunk_keywords(self.spec, self.noise_tunnel, rows, batch, kwargs)
         return self._algorithm.attribute(batch.captum_inputs, **kwargs, **chunks)
 
     def attribute_with_delta(self, inputs: Tensor, target: Target) -> tuple[Attribution, Tensor]:
