@@ -46,7 +46,7 @@ from captum.attr import (
 )
 from torch import Tensor, nn
 
-from bench.timing import machine, paired_ratio, timed
+from bench.timing import machine, page_faults, paired_ratio, timed
 from example_trainers.models import ConvNet
 from lightning_xai.methods import ConfiguredMethod
 from lightning_xai.methods.threads import ThreadTuner
@@ -353,8 +353,10 @@ def monitor_threads(case: Case) -> str:
 
 def measure(case: Case, method: str) -> Row:
     start = time.perf_counter()
-    row = Row(case, method, timed(candidates(case, method), case.repeats), monitor_threads(case))
+    calls = candidates(case, method)
+    row = Row(case, method, timed(calls, case.repeats), monitor_threads(case))
     times = row.times
+    faults = {k: page_faults(calls[k]) for k in (row.best_floor, "monitor", "captum")}
     by_chunk = ", ".join(
         f"{k.split()[1]}: {v * 1e3:.0f}" for k, v in times.items() if k.startswith("floor")
     )
@@ -364,7 +366,8 @@ def measure(case: Case, method: str) -> Row:
         f"{(same or math.nan) * 1e3:8.1f} | monitor {times['monitor'] * 1e3:8.1f} "
         f"({row.threads} thr) | captum {times['captum'] * 1e3:8.1f} ms | build rows "
         f"{times['build rows'] * 1e3:.1f} ms  (floor by chunk, ms: {by_chunk}; "
-        f"{time.perf_counter() - start:.0f} s)",
+        f"{time.perf_counter() - start:.0f} s)\n    page faults per call: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in faults.items()),
         flush=True,
     )
     return row

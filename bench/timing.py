@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["compare", "machine", "paired_ratio", "timed"]
+__all__ = ["compare", "machine", "page_faults", "paired_ratio", "timed"]
 
 
 def timed(
@@ -56,3 +57,13 @@ def machine() -> str:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     threads = torch.get_num_threads()
     return f"{platform.machine()}, {threads} torch threads, torch {torch.__version__}, {device}"
+
+
+def page_faults(fn: Callable[[], object], calls: int = 2) -> float:
+    """Minor page faults per call of ``fn`` in this process: memory that the allocator handed
+    back to the OS and faults in again, zeroed (a large part of a CPU call's time with
+    glibc's defaults: bench/README.md, "Fourth session")."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
