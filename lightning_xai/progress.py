@@ -105,7 +105,10 @@ class RunProgress:
         if self._bar is None:
             self._bar = progress.add_task(label, total=self._total)
         progress.update(self._bar, description=label, completed=done, total=self._total)
-        self._lightning_bar.refresh()
+        # Rendered now: Lightning's own refresh() is a soft one outside notebooks (a flag its
+        # refresh thread reads 1/refresh_rate s later), and a short unit (a fast method)
+        # was over, its task gone, before the thread drew it.
+        progress.refresh()
 
     @contextmanager
     def watch(self, module: nn.Module) -> Iterator[None]:
@@ -123,7 +126,7 @@ class RunProgress:
             progress = getattr(self._lightning_bar, "progress", None)
             if progress is not None:
                 progress.remove_task(self._bar)
-                self._lightning_bar.refresh()
+                progress.refresh()
         elif self._bar is not None:
             self._bar.close()
         self._bar = None
