@@ -106,7 +106,7 @@ class LayerConductance(CaptumLayerConductance):
                         t.addcmul_(lg, e[0] - le)
                 # Views: they keep this pass's layer tensors alive through the next pass, so
                 # glibc does not hand the heap back and fault it in again (freeing them first
-                # made a call 1.3-1.5x slower: bench/README.md, "Fourth session").
+                # made a call 1.3-1.6x slower: bench/README.md, "Fourth session").
                 last = tuple(e[-1] for e in evals), tuple(g[-1] for g in grads)
         assert total is not None  # alphas is never empty (_validate_input: n_steps >= 0)
         attributions = tuple(total)
